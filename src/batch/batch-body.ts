@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import type { RecipientEntry } from '../recipient/recipient.js';
+import { TRACKING_BATCH_KEY, TRACKING_ROW_KEY, type Template } from '../template/template.js';
+
+export const MAX_BATCH_SIZE = 1000;
+
+/** What shapes the batches: any change gives different bodies, so a journal must refuse it. */
+export interface BatchShape {
+  readonly batchSize: number;
+  readonly tracking: boolean;
+  readonly appId: string;
+}
+
+/**
+ * The run id written into `batch_metadata.batchsend_batch`: a pure function of the input bytes,
+ * the template and the batch shape, so a resumed run rebuilds byte-identical bodies.
+ */
+export function runIdFor(inputSha256: string, template: Template, shape: BatchShape): string {
+  return createHash('sha256')
+    .update(`${inputSha256}\u0000${template.text}\u0000${JSON.stringify(shape)}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+export function batchCount(validRows: number, batchSize: number): number {
+  return Math.ceil(validRows / batchSize);
+}
+
+/** One `recipient_and_params` element as JSON, with the row's line in its metadata when tracking. */
+export function entryJson(line: number, entry: RecipientEntry, tracking: boolean): string {
+  if (!tracking) return JSON.stringify(entry);
+  return JSON.stringify({ ...entry, message_metadata: { ...entry.message_metadata, [TRACKING_ROW_KEY]: String(line) } });
+}
+
+/**
+ * Builds request bodies as JSON text. Entries are serialised once, as rows are validated;
+ * a body is the template's fields, the tracking metadata and the entries of one batch.
+ */
+export class BatchBodyBuilder {
+  private readonly head: Record<string, unknown>;
+
+  constructor(
+    template: Template,
+    private readonly shape: BatchShape,
+    private readonly runId: string,
+  ) {
+    const { app_id: _ignored, message, ...rest } = template.body;
+    this.head = { app_id: shape.appId, message, ...rest };
+  }
+
+  /** The tracking value of batch `index` (1-based). */
+  batchTag(index: number): string {
+    return `${this.runId}:${index}`;
+  }
+
+  /** The exact request body of batch `index` (1-based) holding `entries` (from entryJson). */
+  body(index: number, entries: readonly string[]): string {
+    const head = this.shape.tracking
+      ? { ...this.head, batch_metadata: { ...(this.head.batch_metadata as object | undefined), [TRACKING_BATCH_KEY]: this.batchTag(index) } }
+      : this.head;
+    const json = JSON.stringify(head);
+    return `${json.slice(0, -1)},"recipient_and_params":[${entries.join(',')}]}`;
+  }
+}

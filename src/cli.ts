@@ -1,0 +1,142 @@
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import type { Io } from './report/terminal.js';
+import type { ExitError as ExitErrorType } from './exit-codes.js';
+
+/**
+ * The edge: flags, environment, streams and the exit code. The only module that touches
+ * `process`. Command modules load lazily, so `--help` and `--version` stay fast.
+ */
+
+const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+const VALIDATE_EXAMPLES = `
+Examples:
+  $ batchsend validate recipients.csv --template t.json
+  $ batchsend validate customers.tsv --template t.json --identity-column phone --channel SMS --default-country SE
+  $ cat rows.jsonl | batchsend validate - --format jsonl --template t.json --json
+
+Exit codes: 0 all rows valid, 2 bad flag/file/template, 3 some rows invalid.`;
+
+const SEND_EXAMPLES = `
+Examples:
+  $ batchsend send recipients.csv --template t.json --dry-run
+  $ batchsend send recipients.csv --template t.json --dry-run --out batches/
+  $ batchsend send recipients.csv --template t.json --dry-run --skip-invalid --json
+
+This version builds the request bodies only (--dry-run); sending to the API comes next.
+Exit codes: 0 ok, 2 bad flag/file/template, 3 some rows invalid (nothing sent).`;
+
+function addCheckOptions(command: Command): Command {
+  return command
+    .requiredOption('-t, --template <file>', 'the batch request body without recipients (JSON)')
+    .addOption(new Option('--format <format>', 'recipient file format (needed for stdin)').choices(['csv', 'tsv', 'json', 'jsonl', 'ndjson']))
+    .option('--delimiter <char>', "CSV field delimiter: one character, or 'tab' (default: , for .csv, tab for .tsv)")
+    .option('--identity-column <name>', 'a column that holds a channel identity (with --channel)')
+    .option('--channel <channel>', 'the channel of --identity-column, e.g. SMS')
+    .option('--default-country <XX>', 'two-letter country for phone numbers written without +country code')
+    .option('--allow-duplicates', 'send to a recipient as often as it appears (default: first row only)')
+    .option('--allow-empty', 'an input without rows is not an error')
+    .option('--skip-invalid', 'go on with the valid rows; write invalid ones to invalid.csv beside the journal')
+    .option('--journal <file>', 'the run journal (default: .batchsend/<file>-<hash>.journal.jsonl); invalid.csv goes beside it')
+    .addOption(new Option('--app-id <id>', "the Conversation API app (default: the template's app_id)").env('SINCH_APP_ID'))
+    .option('--batch-size <n>', 'recipients per request, 1 to 1000', '1000')
+    .option('--no-tracking', 'leave out batchsend_batch / batchsend_row metadata')
+    .option('--json', 'newline-delimited JSON events on stdout; human output on stderr');
+}
+
+export function buildProgram(io: Io, setExitCode: (code: number) => void): Command {
+  const program = new Command('batchsend')
+    .description('Send one message to many recipients through the Sinch Conversation API Batch endpoint.')
+    .version(version, '-V, --version')
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .exitOverride();
+
+  addCheckOptions(
+    program
+      .command('validate')
+      .description('check every row against the template: no network, no credentials')
+      .argument('<recipients>', "recipient file (.csv .tsv .json .jsonl .ndjson), or '-' for stdin with --format"),
+  )
+    .addHelpText('after', VALIDATE_EXAMPLES)
+    .action(async (recipients: string, options: Record<string, unknown>) => {
+      const { validateCommand } = await import('./commands/validate.js');
+      setExitCode(await validateCommand(recipients, options, io));
+    });
+
+  addCheckOptions(
+    program
+      .command('send')
+      .description('validate every row, then build (and, in a later version, send) the batches')
+      .argument('<recipients>', "recipient file (.csv .tsv .json .jsonl .ndjson), or '-' for stdin with --format"),
+  )
+    .option('--dry-run', 'validate and build the exact request bodies; no network')
+    .option('--out <dir>', 'with --dry-run: write the bodies as DIR/batch-00001.json, …')
+    .addHelpText('after', SEND_EXAMPLES)
+    .action(async (recipients: string, options: Record<string, unknown>) => {
+      const { sendCommand } = await import('./commands/send.js');
+      setExitCode(await sendCommand(recipients, options, io));
+    });
+
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  }
+  return program;
+}
+
+async function describeFailure(error: unknown, io: Io): Promise<number> {
+  if (error instanceof CommanderError) {
+    // commander has already printed its message; help and version are not failures.
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+    return 2;
+  }
+  const { ExitError } = await import('./exit-codes.js');
+  if (error instanceof ExitError) {
+    const e: ExitErrorType = error;
+    io.stderr.write(`batchsend: ${e.message}\n`);
+    if (e.hint !== undefined) io.stderr.write(`  ${e.hint}\n`);
+    return e.exitCode;
+  }
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  io.stderr.write(
+    `batchsend: internal error — this is a bug in batchsend, please report it with the lines below.\n${detail}\n`,
+  );
+  return 1;
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    if (argv.length === 0) {
+      program.outputHelp();
+    }
+    return code;
+  } catch (error) {
+    return describeFailure(error, io);
+  }
+}
+
+export async function run(): Promise<void> {
+  const io: Io = {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stderrIsTTY: process.stderr.isTTY === true,
+    env: process.env,
+    cwd: process.cwd(),
+  };
+  // A closed pipe on stdout (| head) ends the run quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exitCode = process.exitCode ?? 0;
+  });
+  process.exitCode = await main(process.argv.slice(2), io);
+}

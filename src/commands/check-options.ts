@@ -1,0 +1,102 @@
+import { isAbsolute, resolve } from 'node:path';
+import { UsageError } from '../exit-codes.js';
+import { resolveFormat, type InputFormat } from '../input/format.js';
+import { MAX_BATCH_SIZE } from '../batch/batch-body.js';
+import { isKnownCountry } from '../recipient/phone.js';
+import type { RecipientOptions } from '../recipient/recipient.js';
+import { CHANNELS, type Channel } from '../template/message-schema.js';
+import { defaultJournalPath } from '../send/journal-path.js';
+
+/** The options of `validate` and `send`, as commander hands them over (strings, flags). */
+export interface RawCheckOptions {
+  readonly template?: string;
+  readonly format?: string;
+  readonly delimiter?: string;
+  readonly identityColumn?: string;
+  readonly channel?: string;
+  readonly defaultCountry?: string;
+  readonly allowDuplicates?: boolean;
+  readonly allowEmpty?: boolean;
+  readonly skipInvalid?: boolean;
+  readonly json?: boolean;
+  readonly journal?: string;
+  readonly appId?: string;
+  readonly batchSize?: string;
+  readonly tracking?: boolean;
+  readonly dryRun?: boolean;
+  readonly out?: string;
+}
+
+/** The same options, checked and typed. */
+export interface CheckOptions {
+  readonly recipients: string;
+  readonly template: string;
+  readonly format: InputFormat;
+  readonly delimiter: string;
+  readonly recipient: RecipientOptions;
+  readonly allowDuplicates: boolean;
+  readonly allowEmpty: boolean;
+  readonly skipInvalid: boolean;
+  readonly json: boolean;
+  readonly journal: string;
+  readonly appId: string | undefined;
+  readonly batchSize: number;
+  readonly tracking: boolean;
+  readonly dryRun: boolean;
+  readonly out: string | undefined;
+}
+
+function parseDelimiter(raw: string | undefined, format: InputFormat): string {
+  if (raw === undefined) return format === 'tsv' ? '\t' : ',';
+  const named: Record<string, string> = { '\\t': '\t', tab: '\t', comma: ',', semicolon: ';', pipe: '|' };
+  const delimiter = named[raw.toLowerCase()] ?? raw;
+  if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
+    throw new UsageError(`--delimiter '${raw}' must be one character other than a quote or newline`, "e.g. --delimiter ';' or --delimiter tab");
+  }
+  return delimiter;
+}
+
+/** Check flag values and combinations. Pure: no files are touched. */
+export function checkOptions(recipients: string, raw: RawCheckOptions, cwd: string): CheckOptions {
+  if (raw.template === undefined) throw new UsageError('--template is required', 'e.g. batchsend validate recipients.csv --template t.json');
+  const format = resolveFormat(recipients, raw.format);
+  const delimiter = parseDelimiter(raw.delimiter, format);
+  if ((raw.identityColumn === undefined) !== (raw.channel === undefined)) {
+    throw new UsageError('--identity-column and --channel go together', 'e.g. --identity-column phone --channel SMS');
+  }
+  let channel: Channel | undefined;
+  if (raw.channel !== undefined) {
+    channel = CHANNELS.find((c) => c === raw.channel!.toUpperCase());
+    if (channel === undefined) throw new UsageError(`--channel '${raw.channel}' is not a channel`, `use one of: ${CHANNELS.join(', ')}`);
+  }
+  let defaultCountry: string | undefined;
+  if (raw.defaultCountry !== undefined) {
+    defaultCountry = raw.defaultCountry.toUpperCase();
+    if (!isKnownCountry(defaultCountry)) {
+      throw new UsageError(`--default-country '${raw.defaultCountry}' is not a two-letter country code`, 'e.g. --default-country SE');
+    }
+  }
+  const batchSize = raw.batchSize === undefined ? MAX_BATCH_SIZE : Number(raw.batchSize);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+    throw new UsageError(`--batch-size '${raw.batchSize}' must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
+  }
+  if (raw.out !== undefined && !raw.dryRun) throw new UsageError('--out goes with --dry-run', 'e.g. batchsend send r.csv --template t.json --dry-run --out batches/');
+  const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(cwd, p));
+  return {
+    recipients,
+    template: raw.template,
+    format,
+    delimiter,
+    recipient: { identityColumn: raw.identityColumn?.trim(), identityChannel: channel, defaultCountry },
+    allowDuplicates: raw.allowDuplicates === true,
+    allowEmpty: raw.allowEmpty === true,
+    skipInvalid: raw.skipInvalid === true,
+    json: raw.json === true,
+    journal: raw.journal !== undefined ? absolute(raw.journal) : defaultJournalPath(cwd, recipients, raw.template),
+    appId: raw.appId,
+    batchSize,
+    tracking: raw.tracking !== false,
+    dryRun: raw.dryRun === true,
+    out: raw.out !== undefined ? absolute(raw.out) : undefined,
+  };
+}

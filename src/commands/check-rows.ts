@@ -1,0 +1,80 @@
+import { relative } from 'node:path';
+import { ExitCode, ExitError } from '../exit-codes.js';
+import { openInput } from '../input/open.js';
+import type { RecipientEntry } from '../recipient/recipient.js';
+import type { Reporter } from '../report/reporter.js';
+import type { Io } from '../report/terminal.js';
+import { invalidRowsPath } from '../send/journal-path.js';
+import type { Template } from '../template/template.js';
+import { InvalidRowsWriter } from '../validate/invalid-rows.js';
+import { preflight, type PreflightCounts, type PreflightResult } from '../validate/preflight.js';
+import type { CheckOptions } from './check-options.js';
+
+export interface CheckedRows extends PreflightResult {
+  /** Where invalid rows were written (--skip-invalid and there were some). */
+  readonly invalidFile: string | undefined;
+}
+
+/**
+ * The pre-flight as a command step: every row read and checked, problems reported as they are
+ * found, invalid rows written with --skip-invalid. Any invalid row without it: exit 3.
+ */
+export async function checkRows(
+  options: CheckOptions,
+  template: Template,
+  io: Io,
+  reporter: Reporter,
+  onValid: (line: number, entry: RecipientEntry) => void | Promise<void>,
+  hashInput: boolean,
+): Promise<CheckedRows> {
+  const source = await openInput(options.recipients, io.stdin);
+  const file = options.recipients === '-' ? 'stdin' : options.recipients;
+  const invalid = options.skipInvalid ? new InvalidRowsWriter(invalidRowsPath(options.journal)) : undefined;
+  await invalid?.clearStale();
+  const counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 };
+  reporter.startProgress('Checking rows', () => counts);
+  let result: PreflightResult;
+  try {
+    result = await preflight(
+      source,
+      template,
+      {
+        file,
+        format: options.format,
+        delimiter: options.delimiter,
+        recipient: options.recipient,
+        allowDuplicates: options.allowDuplicates,
+        allowEmpty: options.allowEmpty,
+        hashInput,
+      },
+      {
+        header: (names) => invalid?.useHeader(names),
+        rowError: (line, message, original) => {
+          reporter.rowError(file, line, message);
+          return invalid?.add(`${file}:${line}: ${message}`, original);
+        },
+        duplicate: (line, first) => reporter.duplicate(file, line, first),
+        valid: onValid,
+        warning: (message) => reporter.warning(message),
+      },
+      counts,
+    );
+  } finally {
+    reporter.stopProgress();
+    await invalid?.close();
+  }
+  reporter.close();
+  const written = invalid !== undefined && invalid.count > 0 ? relative(io.cwd, invalidRowsPath(options.journal)) || 'invalid.csv' : undefined;
+  return { ...result, invalidFile: written };
+}
+
+/** Exit 3 when rows are invalid and --skip-invalid was not given. */
+export function failOnInvalid(result: PreflightResult, options: CheckOptions): void {
+  if (result.invalid > 0 && !options.skipInvalid) {
+    throw new ExitError(
+      ExitCode.validation,
+      `${result.invalid} of ${result.rows} rows are invalid: nothing was sent`,
+      'fix the rows above, or pass --skip-invalid to send the valid rows and write the others to invalid.csv',
+    );
+  }
+}

@@ -1,0 +1,35 @@
+import { batchCount } from '../batch/batch-body.js';
+import { ExitCode } from '../exit-codes.js';
+import { createReporter } from '../report/reporter.js';
+import type { Io } from '../report/terminal.js';
+import { loadTemplate } from '../template/template.js';
+import { checkOptions, type RawCheckOptions } from './check-options.js';
+import { checkRows, failOnInvalid } from './check-rows.js';
+
+/** `batchsend validate`: the pre-flight alone. No network, no credentials. Returns the exit code. */
+export async function validateCommand(recipients: string, raw: RawCheckOptions, io: Io): Promise<number> {
+  const started = performance.now();
+  const options = checkOptions(recipients, raw, io.cwd);
+  const template = await loadTemplate(options.template);
+  const reporter = await createReporter(io, options.json);
+  for (const warning of template.warnings) reporter.warning(warning);
+  if (options.appId === undefined && template.body.app_id === undefined) {
+    reporter.warning(`template ${options.template} has no app_id: send will need --app-id or SINCH_APP_ID`);
+  }
+  const result = await checkRows(options, template, io, reporter, () => undefined, false);
+  const batches = batchCount(result.valid, options.batchSize);
+  reporter.validated({ rows: result.rows, valid: result.valid, invalid: result.invalid, duplicates: result.duplicates, batches });
+  reporter.summary({
+    kind: 'validate',
+    rowsRead: result.rows,
+    valid: result.valid,
+    invalid: result.invalid,
+    duplicates: result.duplicates,
+    batches: { planned: batches, accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 },
+    recipientsAccepted: 0,
+    elapsedMs: performance.now() - started,
+    invalidFile: result.invalidFile,
+  });
+  failOnInvalid(result, options);
+  return ExitCode.ok;
+}

@@ -1,0 +1,179 @@
+import { CsvError, Parser } from 'csv-parse';
+import { InputFileError } from '../exit-codes.js';
+import { EncodingError } from './decode.js';
+import type { RecordSink } from './record-sink.js';
+
+const MAX_RECORD_BYTES = 1 << 20;
+const NEWLINE = 0x0a;
+
+interface Chunk {
+  readonly buf: Buffer;
+  readonly start: number;
+}
+
+/**
+ * Counts newlines in the raw bytes up to a given absolute offset, across chunk boundaries.
+ * csv-parse's `info` option would give lines too, but it copies an object per record (it doubles
+ * the parse time) and it reports the line where a record ends, not where it starts.
+ */
+class LineCounter {
+  private chunks: Chunk[] = [];
+  private scanned = 0;
+  private newlines = 0;
+
+  add(buf: Buffer, start: number): void {
+    this.chunks.push({ buf, start });
+  }
+
+  /** 1 + the number of newlines before absolute byte offset `offset`. */
+  lineAt(offset: number): number {
+    let i = 0;
+    while (this.scanned < offset && i < this.chunks.length) {
+      const { buf, start } = this.chunks[i]!;
+      const end = start + buf.length;
+      if (end <= this.scanned) {
+        i++;
+        continue;
+      }
+      const stop = Math.min(offset, end) - start;
+      let at = this.scanned - start;
+      while ((at = buf.indexOf(NEWLINE, at)) !== -1 && at < stop) {
+        this.newlines++;
+        at++;
+      }
+      this.scanned = stop + start;
+      if (this.scanned >= end) i++;
+    }
+    if (i > 0) this.chunks.splice(0, i);
+    return this.newlines + 1;
+  }
+}
+
+function countNewlines(values: readonly string[]): number {
+  let count = 0;
+  for (const value of values) {
+    let at = -1;
+    while ((at = value.indexOf('\n', at + 1)) !== -1) count++;
+  }
+  return count;
+}
+
+function describeCsvError(error: CsvError): string {
+  switch (error.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return 'a quoted field that starts here is never closed';
+    case 'CSV_INVALID_CLOSING_QUOTE':
+      return 'a closing quote is followed by other characters (write a quote inside a quoted field as "")';
+    case 'CSV_MAX_RECORD_SIZE':
+      return `a record longer than ${MAX_RECORD_BYTES} bytes starts here (is a quote never closed?)`;
+    default:
+      return error.message.replace(/ (at|on) line \d+/, '');
+  }
+}
+
+/** Check and trim header names: none empty, none repeated. */
+export function checkHeader(file: string, raw: readonly string[]): string[] {
+  const names = raw.map((name) => name.trim());
+  const seen = new Map<string, number>();
+  names.forEach((name, index) => {
+    if (name === '') {
+      throw new InputFileError(file, 1, `column ${index + 1} of the header has no name`);
+    }
+    const earlier = seen.get(name);
+    if (earlier !== undefined) {
+      throw new InputFileError(file, 1, `the header names '${name}' twice (columns ${earlier + 1} and ${index + 1})`);
+    }
+    seen.set(name, index);
+  });
+  return names;
+}
+
+/**
+ * Stream a CSV/TSV file: RFC 4180 quoting, CRLF or LF, the first record is the header.
+ * Lines that are empty or only whitespace are skipped. Field counts are left to the caller,
+ * who reports them as row problems.
+ */
+export async function readCsv(
+  source: AsyncIterable<Buffer>,
+  file: string,
+  delimiter: string,
+  sink: RecordSink,
+): Promise<void> {
+  const parser = new Parser({
+    delimiter,
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: true,
+    max_record_size: MAX_RECORD_BYTES,
+  });
+  // csv-parse's stream wrapper pushes records through an object-mode stream; calling its parser
+  // core directly lets us read its byte offset at the moment each record completes.
+  const api = (parser as unknown as { api: CsvParserCore }).api;
+  const counter = new LineCounter();
+  let lastLine = 0;
+  let haveHeader = false;
+  let offset = 0;
+  // Sinks answer synchronously, except when they must wait for a write to drain; those waits
+  // are collected and awaited after each chunk.
+  let waits: Promise<void>[] | undefined;
+
+  const push = (values: string[]): void => {
+    const end = parser.info.bytes;
+    const line = counter.lineAt(end - 1);
+    const start = line - lastLine > 1 ? line - countNewlines(values) : line;
+    lastLine = line;
+    if (!haveHeader) {
+      haveHeader = true;
+      sink.header(checkHeader(file, values));
+      return;
+    }
+    if (values.length === 1 && values[0]!.trim() === '') return;
+    const waiting = sink.fields(start, values);
+    if (waiting !== undefined) (waits ??= []).push(waiting);
+  };
+
+  const deliver = async (): Promise<void> => {
+    if (waits === undefined) return;
+    const pending = waits;
+    waits = undefined;
+    await Promise.all(pending);
+  };
+
+  const fail = (error: unknown): never => {
+    if (error instanceof CsvError) {
+      throw new InputFileError(file, lastLine + 1, describeCsvError(error), { cause: error });
+    }
+    throw error;
+  };
+
+  try {
+    for await (const chunk of source) {
+      counter.add(chunk, offset);
+      offset += chunk.length;
+      const error = api.parse(chunk, false, push, noop);
+      if (error !== undefined) fail(error);
+      await deliver();
+    }
+  } catch (error) {
+    if (error instanceof EncodingError) {
+      await deliver();
+      throw new InputFileError(file, counter.lineAt(offset), error.message, { cause: error });
+    }
+    throw error;
+  }
+  const error = api.parse(undefined, true, push, noop);
+  if (error !== undefined) fail(error);
+  await deliver();
+  if (!haveHeader) sink.header([]);
+}
+
+function noop(): void {}
+
+interface CsvParserCore {
+  parse(
+    chunk: Buffer | undefined,
+    end: boolean,
+    push: (record: string[]) => void,
+    close: () => void,
+  ): Error | undefined;
+}

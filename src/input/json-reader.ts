@@ -1,0 +1,227 @@
+import { TextDecoder } from 'node:util';
+import { InputFileError } from '../exit-codes.js';
+import { EncodingError } from './decode.js';
+import type { RecordSink } from './record-sink.js';
+
+const MAX_ELEMENT_CHARS = 1 << 20;
+
+const enum C {
+  newline = 0x0a,
+  quote = 0x22,
+  backslash = 0x5c,
+  comma = 0x2c,
+  openBracket = 0x5b,
+  closeBracket = 0x5d,
+  openBrace = 0x7b,
+  closeBrace = 0x7d,
+}
+
+function isSpace(code: number): boolean {
+  return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
+}
+
+function parseError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return `not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
+}
+
+async function* texts(source: AsyncIterable<Buffer>): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8');
+  for await (const chunk of source) yield decoder.decode(chunk, { stream: true });
+  const rest = decoder.decode();
+  if (rest) yield rest;
+}
+
+type State = 'before' | 'expectValue' | 'inValue' | 'afterValue' | 'done';
+
+/**
+ * Stream a JSON array element by element without loading the file: a small scanner finds where
+ * each top-level element starts and ends (tracking strings, escapes and nesting) and hands its
+ * text to JSON.parse. `line` is the line where the element starts.
+ */
+export async function readJsonArray(source: AsyncIterable<Buffer>, file: string, sink: RecordSink): Promise<void> {
+  let state: State = 'before';
+  let line = 1;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let elementLine = 0;
+  let parts: string[] = [];
+  let partsLength = 0;
+  let elementIsContainer = false;
+  const structural = (reason: string): never => {
+    throw new InputFileError(file, line, reason);
+  };
+
+  const finish = async (text: string): Promise<void> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      const waiting = sink.unreadable(elementLine, parseError(error));
+      if (waiting !== undefined) await waiting;
+      return;
+    }
+    const waiting = sink.value(elementLine, value);
+    if (waiting !== undefined) await waiting;
+  };
+
+  try {
+    for await (const text of texts(source)) {
+      let i = 0;
+      let valueStart = -1;
+      if (state === 'inValue') valueStart = 0;
+      const n = text.length;
+      while (i < n) {
+        const code = text.charCodeAt(i);
+        if (state === 'inValue') {
+          if (inString) {
+            if (escaped) escaped = false;
+            else if (code === C.backslash) escaped = true;
+            else if (code === C.quote) inString = false;
+            else if (code === C.newline) line++;
+            i++;
+            continue;
+          }
+          if (code === C.quote) inString = true;
+          else if (code === C.openBrace || code === C.openBracket) depth++;
+          else if (code === C.closeBrace || code === C.closeBracket) {
+            if (depth === 0) {
+              // End of a scalar element at the array's closing bracket.
+              const piece = text.slice(valueStart, i);
+              const whole = parts.length > 0 ? parts.join('') + piece : piece;
+              parts = [];
+              partsLength = 0;
+              await finish(whole);
+              state = 'afterValue';
+              continue;
+            }
+            depth--;
+            if (depth === 0 && elementIsContainer) {
+              const piece = text.slice(valueStart, i + 1);
+              const whole = parts.length > 0 ? parts.join('') + piece : piece;
+              parts = [];
+              partsLength = 0;
+              i++;
+              await finish(whole);
+              state = 'afterValue';
+              continue;
+            }
+          } else if (depth === 0 && !elementIsContainer && (code === C.comma || isSpace(code))) {
+            const piece = text.slice(valueStart, i);
+            const whole = parts.length > 0 ? parts.join('') + piece : piece;
+            parts = [];
+            partsLength = 0;
+            await finish(whole);
+            state = 'afterValue';
+            continue;
+          }
+          if (code === C.newline) line++;
+          i++;
+          continue;
+        }
+        if (code === C.newline) {
+          line++;
+          i++;
+          continue;
+        }
+        if (isSpace(code)) {
+          i++;
+          continue;
+        }
+        switch (state) {
+          case 'before':
+            if (code !== C.openBracket) {
+              structural(
+                code === C.openBrace
+                  ? 'a .json recipient file must hold one array of objects ([{…}, {…}]); for one object a line, use .jsonl'
+                  : 'a .json recipient file must start with [',
+              );
+            }
+            state = 'expectValue';
+            i++;
+            break;
+          case 'expectValue':
+            if (code === C.closeBracket) {
+              state = 'done';
+              i++;
+              break;
+            }
+            if (code === C.comma) structural('an array element is missing before this comma');
+            state = 'inValue';
+            elementLine = line;
+            elementIsContainer = code === C.openBrace || code === C.openBracket;
+            depth = 0;
+            valueStart = i;
+            break;
+          case 'afterValue':
+            if (code === C.comma) state = 'expectValue';
+            else if (code === C.closeBracket) state = 'done';
+            else structural('expected , or ] after the previous array element');
+            i++;
+            break;
+          case 'done':
+            structural('unexpected text after the end of the array');
+        }
+      }
+      if (state === 'inValue') {
+        const piece = text.slice(valueStart);
+        parts.push(piece);
+        partsLength += piece.length;
+        if (partsLength > MAX_ELEMENT_CHARS) {
+          line = elementLine;
+          structural(`an array element longer than ${MAX_ELEMENT_CHARS} characters starts here (is a brace or quote never closed?)`);
+        }
+      }
+    }
+  } catch (error) {
+    if (error instanceof EncodingError) throw new InputFileError(file, line, error.message, { cause: error });
+    throw error;
+  }
+  if (state === 'before') structural('the file is empty: expected an array of recipients');
+  if (state === 'inValue') {
+    line = elementLine;
+    structural(elementIsContainer ? 'this array element is never closed' : 'the array is never closed with ]');
+  }
+  if ((state as State) !== 'done') structural('the array is never closed with ]');
+}
+
+/** Stream JSONL/NDJSON: one JSON value a line; blank lines are skipped. */
+export async function readJsonLines(source: AsyncIterable<Buffer>, file: string, sink: RecordSink): Promise<void> {
+  let line = 0;
+  let rest = '';
+  const handle = async (text: string): Promise<void> => {
+    line++;
+    if (text.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      const waiting = sink.unreadable(line, parseError(error));
+      if (waiting !== undefined) await waiting;
+      return;
+    }
+    const waiting = sink.value(line, value);
+    if (waiting !== undefined) await waiting;
+  };
+  try {
+    for await (const text of texts(source)) {
+      let start = 0;
+      let at: number;
+      const chunk = rest === '' ? text : rest + text;
+      rest = '';
+      while ((at = chunk.indexOf('\n', start)) !== -1) {
+        await handle(chunk.slice(start, at));
+        start = at + 1;
+      }
+      rest = chunk.slice(start);
+      if (rest.length > MAX_ELEMENT_CHARS) {
+        throw new InputFileError(file, line + 1, `a line longer than ${MAX_ELEMENT_CHARS} characters`);
+      }
+    }
+  } catch (error) {
+    if (error instanceof EncodingError) throw new InputFileError(file, line + 1, error.message, { cause: error });
+    throw error;
+  }
+  if (rest !== '') await handle(rest);
+}

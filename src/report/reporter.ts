@@ -1,0 +1,293 @@
+import type { Writable } from 'node:stream';
+import { formatCount, formatDuration, useColor, type Io } from './terminal.js';
+
+export const SHOWN_PROBLEMS = 20;
+
+/** The counts of the final summary, the same in every output mode. */
+export interface Summary {
+  readonly rowsRead: number;
+  readonly valid: number;
+  readonly invalid: number;
+  readonly duplicates: number;
+  readonly batches: { planned: number; accepted: number; rejected: number; notSent: number; inDoubt: number };
+  readonly recipientsAccepted: number;
+  readonly elapsedMs: number;
+  /** validate: rows checked only; dry-run: bodies built, nothing sent; send: a real run. */
+  readonly kind: 'validate' | 'dry-run' | 'send';
+  /** Where invalid rows were written, if they were. */
+  readonly invalidFile?: string;
+  /** Where batch bodies were written (dry run with --out). */
+  readonly outDir?: string;
+}
+
+/** One batch's state, as the `batch` JSON event carries it. */
+export interface BatchEvent {
+  readonly index: number;
+  readonly state: 'built' | 'accepted' | 'rejected' | 'not_sent' | 'in_doubt';
+  readonly rows: readonly [number, number];
+  readonly recipients: number;
+  readonly batchId?: string;
+  readonly status?: number;
+  readonly attempts?: number;
+}
+
+export interface Progress {
+  readonly rows: number;
+}
+
+/** What a command tells the user; one implementation per output mode. */
+export interface Reporter {
+  /** Start showing progress of a long step; `progress()` is polled for the figures. */
+  startProgress(label: string, progress: () => Progress): void;
+  stopProgress(): void;
+  rowError(file: string, line: number, message: string): void;
+  duplicate(file: string, line: number, firstLine: number): void;
+  warning(message: string): void;
+  validated(counts: { rows: number; valid: number; invalid: number; duplicates: number; batches: number }): void;
+  batch(event: BatchEvent): void;
+  summary(summary: Summary): void;
+  note(message: string): void;
+  /** Flush anything held back (counts of problems not shown). */
+  close(): void;
+}
+
+interface Paint {
+  red(text: string): string;
+  yellow(text: string): string;
+  green(text: string): string;
+  dim(text: string): string;
+  bold(text: string): string;
+}
+
+const plainPaint: Paint = { red: (t) => t, yellow: (t) => t, green: (t) => t, dim: (t) => t, bold: (t) => t };
+
+async function paintFor(color: boolean): Promise<Paint> {
+  if (!color) return plainPaint;
+  const { Chalk } = await import('chalk');
+  const chalk = new Chalk({ level: 1 });
+  return { red: chalk.red, yellow: chalk.yellow, green: chalk.green, dim: chalk.dim, bold: chalk.bold };
+}
+
+interface Spinner {
+  text: string;
+  start(): Spinner;
+  stop(): Spinner;
+  clear(): Spinner;
+  render(): Spinner;
+}
+
+/** For people, on stderr: a live ora line on a terminal, a plain line every few seconds otherwise. */
+class HumanReporter implements Reporter {
+  private shownProblems = 0;
+  private hiddenProblems = 0;
+  private shownDuplicates = 0;
+  private hiddenDuplicates = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private spinner: Spinner | undefined;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly paint: Paint,
+    private readonly makeSpinner: ((text: string) => Spinner) | undefined,
+    private readonly plainEveryMs: number,
+    private readonly jsonHasAll: boolean,
+  ) {}
+
+  private print(text: string): void {
+    this.spinner?.clear();
+    this.out.write(`${text}\n`);
+    this.spinner?.render();
+  }
+
+  startProgress(label: string, progress: () => Progress): void {
+    const started = Date.now();
+    const line = (): string => {
+      const { rows } = progress();
+      const seconds = (Date.now() - started) / 1000;
+      const rate = seconds > 0 ? Math.round(rows / seconds) : 0;
+      return `${label}: ${formatCount(rows)} rows${rate > 0 ? ` (${formatCount(rate)}/s)` : ''}`;
+    };
+    if (this.makeSpinner !== undefined) {
+      this.spinner = this.makeSpinner(line()).start();
+      this.timer = setInterval(() => {
+        if (this.spinner) this.spinner.text = line();
+      }, 100);
+    } else {
+      this.timer = setInterval(() => this.out.write(`${line()}\n`), this.plainEveryMs);
+    }
+    this.timer.unref();
+  }
+
+  stopProgress(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.spinner?.stop();
+    this.spinner = undefined;
+  }
+
+  rowError(file: string, line: number, message: string): void {
+    if (this.shownProblems >= SHOWN_PROBLEMS) {
+      this.hiddenProblems++;
+      return;
+    }
+    this.shownProblems++;
+    this.print(`${this.paint.red(`${file}:${line}:`)} ${message}`);
+  }
+
+  duplicate(file: string, line: number, firstLine: number): void {
+    if (this.shownDuplicates >= SHOWN_PROBLEMS) {
+      this.hiddenDuplicates++;
+      return;
+    }
+    this.shownDuplicates++;
+    this.print(`${this.paint.yellow(`${file}:${line}:`)} same recipient as line ${firstLine}: not sent again (--allow-duplicates sends it)`);
+  }
+
+  warning(message: string): void {
+    this.print(`${this.paint.yellow('warning:')} ${message}`);
+  }
+
+  validated(): void {}
+  batch(): void {}
+
+  note(message: string): void {
+    this.print(message);
+  }
+
+  close(): void {
+    const more = this.jsonHasAll ? 'all of them are in the --json output' : 'run with --json to see all of them';
+    if (this.hiddenProblems > 0) this.print(this.paint.red(`… and ${formatCount(this.hiddenProblems)} more invalid rows (${more})`));
+    if (this.hiddenDuplicates > 0) this.print(this.paint.yellow(`… and ${formatCount(this.hiddenDuplicates)} more duplicates (${more})`));
+  }
+
+  summary(s: Summary): void {
+    const p = this.paint;
+    const row = (label: string, value: string): string => `  ${label.padEnd(20)}${value}`;
+    const title = { validate: 'Summary (validation only: nothing sent)', 'dry-run': 'Summary (dry run: nothing sent)', send: 'Summary' }[s.kind];
+    const lines = [p.bold(title)];
+    lines.push(row('rows read', formatCount(s.rowsRead)));
+    lines.push(row('valid', formatCount(s.valid)));
+    lines.push(row('invalid', (s.invalid > 0 ? p.red : (t: string) => t)(formatCount(s.invalid)) + (s.invalidFile ? p.dim(`  (written to ${s.invalidFile})`) : '')));
+    lines.push(row('duplicates', (s.duplicates > 0 ? p.yellow : (t: string) => t)(formatCount(s.duplicates)) + (s.duplicates > 0 ? p.dim('  (not sent)') : '')));
+    const b = s.batches;
+    if (s.kind !== 'send') {
+      const verb = s.kind === 'validate' ? 'would be sent' : 'built';
+      lines.push(row('batches', `${formatCount(b.planned)} ${verb}${s.outDir ? p.dim(`  (written to ${s.outDir})`) : ''}`));
+    } else {
+      lines.push(
+        row(
+          'batches',
+          `${formatCount(b.accepted)} accepted / ${formatCount(b.rejected)} rejected / ${formatCount(b.notSent)} not sent / ${formatCount(b.inDoubt)} in doubt`,
+        ),
+      );
+    }
+    lines.push(row('recipients accepted', formatCount(s.recipientsAccepted)));
+    lines.push(row('elapsed', formatDuration(s.elapsedMs)));
+    this.print(lines.join('\n'));
+  }
+}
+
+/** NDJSON events on stdout, one object a line, each with an `event` field. */
+class JsonReporter implements Reporter {
+  constructor(private readonly out: Writable) {}
+
+  private emit(event: Record<string, unknown>): void {
+    this.out.write(`${JSON.stringify(event)}\n`);
+  }
+
+  startProgress(): void {}
+  stopProgress(): void {}
+  rowError(file: string, line: number, message: string): void {
+    this.emit({ event: 'row_error', file, line, message });
+  }
+  duplicate(file: string, line: number, firstLine: number): void {
+    this.emit({ event: 'duplicate', file, line, first_line: firstLine });
+  }
+  warning(message: string): void {
+    this.emit({ event: 'warning', message });
+  }
+  validated(c: { rows: number; valid: number; invalid: number; duplicates: number; batches: number }): void {
+    this.emit({ event: 'validated', rows: c.rows, valid: c.valid, invalid: c.invalid, duplicates: c.duplicates, batches: c.batches });
+  }
+  batch(b: BatchEvent): void {
+    this.emit({
+      event: 'batch',
+      index: b.index,
+      state: b.state,
+      rows: b.rows,
+      recipients: b.recipients,
+      batch_id: b.batchId ?? null,
+      status: b.status ?? null,
+      attempts: b.attempts ?? 0,
+    });
+  }
+  note(): void {}
+  close(): void {}
+  summary(s: Summary): void {
+    this.emit({
+      event: 'summary',
+      mode: s.kind,
+      rows_read: s.rowsRead,
+      valid: s.valid,
+      invalid: s.invalid,
+      duplicates: s.duplicates,
+      batches: { planned: s.batches.planned, accepted: s.batches.accepted, rejected: s.batches.rejected, not_sent: s.batches.notSent, in_doubt: s.batches.inDoubt },
+      recipients_accepted: s.recipientsAccepted,
+      elapsed_ms: Math.round(s.elapsedMs),
+      ...(s.invalidFile ? { invalid_file: s.invalidFile } : {}),
+      ...(s.outDir ? { out_dir: s.outDir } : {}),
+    });
+  }
+}
+
+/** Several reporters as one (JSON on stdout plus the human lines on stderr). */
+class Fanout implements Reporter {
+  constructor(private readonly all: Reporter[]) {}
+  startProgress(label: string, progress: () => Progress): void {
+    for (const r of this.all) r.startProgress(label, progress);
+  }
+  stopProgress(): void {
+    for (const r of this.all) r.stopProgress();
+  }
+  rowError(file: string, line: number, message: string): void {
+    for (const r of this.all) r.rowError(file, line, message);
+  }
+  duplicate(file: string, line: number, firstLine: number): void {
+    for (const r of this.all) r.duplicate(file, line, firstLine);
+  }
+  warning(message: string): void {
+    for (const r of this.all) r.warning(message);
+  }
+  validated(c: Parameters<Reporter['validated']>[0]): void {
+    for (const r of this.all) r.validated(c);
+  }
+  batch(b: BatchEvent): void {
+    for (const r of this.all) r.batch(b);
+  }
+  summary(s: Summary): void {
+    for (const r of this.all) r.summary(s);
+  }
+  note(message: string): void {
+    for (const r of this.all) r.note(message);
+  }
+  close(): void {
+    for (const r of this.all) r.close();
+  }
+}
+
+/**
+ * The output mode, chosen once: `--json` adds NDJSON events on stdout; people get stderr, with
+ * ora and colour on a terminal and plain lines otherwise.
+ */
+export async function createReporter(io: Io, json: boolean): Promise<Reporter> {
+  const color = useColor(io.env, io.stderrIsTTY);
+  const paint = await paintFor(color);
+  let makeSpinner: ((text: string) => Spinner) | undefined;
+  if (io.stderrIsTTY && io.env.CI === undefined) {
+    const { default: ora } = await import('ora');
+    makeSpinner = (text) => ora({ text, stream: io.stderr as NodeJS.WritableStream, color: color ? 'cyan' : false, isEnabled: true, discardStdin: false }) as unknown as Spinner;
+  }
+  const plainEveryMs = Number(io.env.BATCHSEND_PROGRESS_INTERVAL_MS ?? 5000);
+  const human = new HumanReporter(io.stderr, paint, makeSpinner, plainEveryMs, json);
+  return json ? new Fanout([new JsonReporter(io.stdout), human]) : human;
+}

@@ -1,0 +1,33 @@
+import type { Writable } from 'node:stream';
+
+/** The process's streams and environment, passed in so that nothing below cli.ts touches `process`. */
+export interface Io {
+  readonly stdin: NodeJS.ReadableStream & AsyncIterable<Buffer>;
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  readonly stderrIsTTY: boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+}
+
+/**
+ * Colour, decided once: NO_COLOR (any non-empty value) turns it off, FORCE_COLOR turns it on
+ * (unless it is 0 or false), otherwise colour only on a terminal.
+ */
+export function useColor(env: Io['env'], isTTY: boolean): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return !(force === '0' || force.toLowerCase() === 'false');
+  return isTTY && env.TERM !== 'dumb';
+}
+
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}

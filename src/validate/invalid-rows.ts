@@ -1,0 +1,79 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { dirname } from 'node:path';
+import { csvLine } from '../report/csv-text.js';
+import type { OriginalRow } from './preflight.js';
+
+export const ERROR_COLUMN = 'batchsend_error';
+
+/**
+ * Writes the rows that failed validation, with their original columns plus `batchsend_error`,
+ * as a CSV that `send` accepts once fixed. CSV/TSV rows stream straight out; JSON rows are kept
+ * until the end, because their columns are known only then.
+ */
+export class InvalidRowsWriter {
+  private header: readonly string[] | undefined;
+  private stream: WriteStream | undefined;
+  private readonly objects: Array<{ value: unknown; error: string }> = [];
+  count = 0;
+
+  constructor(private readonly path: string) {}
+
+  /** Remove an invalid.csv left by an earlier run, so what is there afterwards is this run's. */
+  async clearStale(): Promise<void> {
+    await rm(this.path, { force: true });
+  }
+
+  useHeader(names: readonly string[]): void {
+    this.header = names;
+  }
+
+  async add(error: string, original: OriginalRow): Promise<void> {
+    this.count++;
+    if ('values' in original && this.header !== undefined) {
+      await this.write(csvLine([...original.values, error]));
+    } else {
+      this.objects.push({ value: 'value' in original ? original.value : undefined, error });
+    }
+  }
+
+  /** Finish the file; returns the number of rows written. */
+  async close(): Promise<number> {
+    if (this.objects.length > 0) {
+      const columns: string[] = [];
+      const seen = new Set<string>();
+      for (const { value } of this.objects) {
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+        for (const key of Object.keys(value)) {
+          if (seen.has(key)) continue;
+          seen.add(key);
+          columns.push(key);
+        }
+      }
+      this.header = columns;
+      for (const { value, error } of this.objects) {
+        const record = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+        const cells = columns.map((key) => {
+          const cell = record[key];
+          return cell === undefined || cell === null ? '' : typeof cell === 'string' ? cell : typeof cell === 'object' ? JSON.stringify(cell) : String(cell);
+        });
+        await this.write(csvLine([...cells, error]));
+      }
+    }
+    if (this.stream !== undefined) {
+      this.stream.end();
+      await once(this.stream, 'close');
+    }
+    return this.count;
+  }
+
+  private async write(text: string): Promise<void> {
+    if (this.stream === undefined) {
+      await mkdir(dirname(this.path), { recursive: true });
+      this.stream = createWriteStream(this.path);
+      this.stream.write(csvLine([...(this.header ?? []), ERROR_COLUMN]));
+    }
+    if (!this.stream.write(text)) await once(this.stream, 'drain');
+  }
+}

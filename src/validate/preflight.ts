@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { UsageError } from '../exit-codes.js';
+import { readCsv } from '../input/csv-reader.js';
+import { decodeToUtf8 } from '../input/decode.js';
+import type { InputFormat } from '../input/format.js';
+import { readJsonArray, readJsonLines } from '../input/json-reader.js';
+import type { RecordSink } from '../input/record-sink.js';
+import { recipientKey, type RecipientEntry, type RecipientOptions } from '../recipient/recipient.js';
+import { RecipientSet } from '../recipient/recipient-set.js';
+import type { Template } from '../template/template.js';
+import { RowChecker } from './row-checker.js';
+
+/** A row as it was read, for writing it back out (invalid.csv). */
+export type OriginalRow = { readonly values: readonly string[] } | { readonly value: unknown };
+
+export interface PreflightHooks {
+  rowError(line: number, message: string, original: OriginalRow): void | Promise<void>;
+  duplicate(line: number, firstLine: number): void;
+  valid(line: number, entry: RecipientEntry): void | Promise<void>;
+  warning(message: string): void;
+  /** CSV/TSV: the header, before any row. */
+  header?(names: readonly string[]): void;
+}
+
+export interface PreflightOptions {
+  readonly file: string;
+  readonly format: InputFormat;
+  readonly delimiter: string;
+  readonly recipient: RecipientOptions;
+  readonly allowDuplicates: boolean;
+  readonly allowEmpty: boolean;
+  /** Hash the input bytes (after decoding) as they stream past. */
+  readonly hashInput: boolean;
+}
+
+/** Live counts, readable while the preflight runs (for progress). */
+export interface PreflightCounts {
+  rows: number;
+  valid: number;
+  invalid: number;
+  duplicates: number;
+}
+
+export interface PreflightResult extends PreflightCounts {
+  /** SHA-256 of the decoded input, when asked for. */
+  readonly inputSha256: string | undefined;
+}
+
+/**
+ * Read every row, check it, and say what became of it: valid (built into an entry), invalid
+ * (with a reason), or a duplicate of an earlier row. Nothing here touches the network.
+ */
+export async function preflight(
+  source: AsyncIterable<Buffer>,
+  template: Template,
+  options: PreflightOptions,
+  hooks: PreflightHooks,
+  counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 },
+): Promise<PreflightResult> {
+  const checker = new RowChecker(template, options.recipient, options.file, hooks.warning);
+  const seen = options.allowDuplicates ? undefined : new RecipientSet();
+  const hash = options.hashInput ? createHash('sha256') : undefined;
+  let sawHeader = false;
+
+  const settle = (line: number, result: ReturnType<RowChecker['checkValue']>, original: OriginalRow): void | Promise<void> => {
+    counts.rows++;
+    if (!result.ok) {
+      counts.invalid++;
+      return hooks.rowError(line, result.message, original);
+    }
+    if (seen !== undefined) {
+      const { key, space } = recipientKey(result.entry.recipient);
+      const first = seen.add(key, space, line);
+      if (first !== 0) {
+        counts.duplicates++;
+        hooks.duplicate(line, first);
+        return;
+      }
+    }
+    counts.valid++;
+    return hooks.valid(line, result.entry);
+  };
+
+  const sink: RecordSink = {
+    header(names) {
+      if (names.length === 0) return;
+      sawHeader = true;
+      checker.useHeader(names);
+      hooks.header?.(names);
+    },
+    fields: (line, values) => settle(line, checker.checkFields(values), { values }),
+    value: (line, value) => settle(line, checker.checkValue(value), { value }),
+    unreadable: (line, reason) => {
+      counts.rows++;
+      counts.invalid++;
+      return hooks.rowError(line, reason, { value: undefined });
+    },
+  };
+
+  let bytes = decodeToUtf8(source);
+  if (hash !== undefined) bytes = hashing(bytes, hash);
+  if (options.format === 'csv' || options.format === 'tsv') {
+    await readCsv(bytes, options.file, options.delimiter, sink);
+    if (!sawHeader) {
+      throw new UsageError(`${options.file}: the file is empty: expected a header line, then one row per recipient`);
+    }
+  } else if (options.format === 'json') {
+    await readJsonArray(bytes, options.file, sink);
+  } else {
+    await readJsonLines(bytes, options.file, sink);
+  }
+  if (counts.rows === 0 && !options.allowEmpty) {
+    throw new UsageError(`${options.file}: no data rows`, 'pass --allow-empty if an empty file is expected');
+  }
+  return { ...counts, inputSha256: hash?.digest('hex') };
+}
+
+async function* hashing(bytes: AsyncIterable<Buffer>, hash: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
+  for await (const chunk of bytes) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}

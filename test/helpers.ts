@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { RecordSink } from '../src/input/record-sink.js';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const FIXTURES = join(ROOT, 'fixtures');
+export const BIN = join(ROOT, 'bin', 'batchsend.js');
+
+export function fixture(name: string): string {
+  return join(FIXTURES, name);
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'batchsend-test-'));
+}
+
+/** Yield `bytes` in chunks of `size`, to exercise chunk boundaries. */
+export async function* chunked(bytes: Buffer | string, size = 1 << 16): AsyncGenerator<Buffer> {
+  const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+  for (let at = 0; at < buf.length; at += size) yield buf.subarray(at, at + size);
+}
+
+export interface Collected {
+  header: string[] | undefined;
+  rows: Array<{ line: number; values?: string[]; value?: unknown; error?: string }>;
+}
+
+export function collectingSink(): { sink: RecordSink; got: Collected } {
+  const got: Collected = { header: undefined, rows: [] };
+  return {
+    got,
+    sink: {
+      header: (names) => void (got.header = [...names]),
+      fields: (line, values) => void got.rows.push({ line, values }),
+      value: (line, value) => void got.rows.push({ line, value }),
+      unreadable: (line, error) => void got.rows.push({ line, error }),
+    },
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI as a user would: a child process, with its own cwd, env and stdin. */
+export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: 'true', ...options.env };
+    for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+export function jsonEvents(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { BatchBodyBuilder, batchCount, entryJson, runIdFor } from '../../src/batch/batch-body.js';
+import type { RecipientEntry } from '../../src/recipient/recipient.js';
+import { parseTemplate } from '../../src/template/template.js';
+
+const template = parseTemplate(
+  't.json',
+  JSON.stringify({
+    app_id: 'FROM_TEMPLATE',
+    message: { text_message: { text: 'Hi ${first_name}' } },
+    batch_metadata: { campaign: 'spring' },
+    message_metadata: { source: 'crm' },
+    ttl: '60s',
+  }),
+);
+const entry: RecipientEntry = {
+  recipient: { identified_by: { channel_identities: [{ channel: 'SMS', identity: '+46701234567' }] } },
+  parameters: { first_name: 'Ann' },
+};
+
+describe('batch bodies', () => {
+  it('merge the template, the tracking metadata and the entries', () => {
+    const shape = { batchSize: 1000, tracking: true, appId: 'FROM_FLAG' };
+    const builder = new BatchBodyBuilder(template, shape, 'run1');
+    const body = JSON.parse(builder.body(7, [entryJson(42, entry, true), entryJson(43, { ...entry, message_metadata: { vip: true } }, true)]));
+    expect(body).toEqual({
+      app_id: 'FROM_FLAG',
+      message: { text_message: { text: 'Hi ${first_name}' } },
+      batch_metadata: { campaign: 'spring', batchsend_batch: 'run1:7' },
+      message_metadata: { source: 'crm' },
+      ttl: '60s',
+      recipient_and_params: [
+        { ...entry, message_metadata: { batchsend_row: '42' } },
+        { ...entry, message_metadata: { vip: true, batchsend_row: '43' } },
+      ],
+    });
+  });
+
+  it('leave tracking out with --no-tracking', () => {
+    const builder = new BatchBodyBuilder(template, { batchSize: 1000, tracking: false, appId: 'A' }, 'run1');
+    const body = JSON.parse(builder.body(1, [entryJson(42, entry, false)]));
+    expect(body.batch_metadata).toEqual({ campaign: 'spring' });
+    expect(body.recipient_and_params).toEqual([entry]);
+  });
+
+  it('get a run id that depends on input, template and shape only', () => {
+    const shape = { batchSize: 1000, tracking: true, appId: 'A' };
+    expect(runIdFor('abc', template, shape)).toBe(runIdFor('abc', template, { ...shape }));
+    expect(runIdFor('abc', template, shape)).not.toBe(runIdFor('abd', template, shape));
+    expect(runIdFor('abc', template, shape)).not.toBe(runIdFor('abc', template, { ...shape, batchSize: 999 }));
+  });
+
+  it('count batches', () => {
+    expect([batchCount(0, 1000), batchCount(1, 1000), batchCount(1000, 1000), batchCount(1001, 1000), batchCount(2500, 7)]).toEqual([0, 1, 1, 2, 358]);
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { InputFileError } from '../../src/exit-codes.js';
+import { readCsv } from '../../src/input/csv-reader.js';
+import { decodeToUtf8 } from '../../src/input/decode.js';
+import { chunked, collectingSink } from '../helpers.js';
+
+async function read(text: string | Buffer, size?: number, delimiter = ',') {
+  const { sink, got } = collectingSink();
+  await readCsv(decodeToUtf8(chunked(text, size)), 'r.csv', delimiter, sink);
+  return got;
+}
+
+describe('readCsv', () => {
+  it('gives the line where each record starts, with quoted newlines, CRLF and blank lines, whatever the chunking', async () => {
+    const text = 'SMS,name\r\n+1,"Ann\r\nMarie"\r\n\r\n+2,"Bo ""B"""\r\n  \r\n+3,"a\nb\nc"\r\n+4,Dee';
+    for (const size of [1, 2, 3, 7, 64, 1 << 16]) {
+      const got = await read(text, size);
+      expect(got.header).toEqual(['SMS', 'name']);
+      expect(got.rows.map((r) => [r.line, r.values])).toEqual([
+        [2, ['+1', 'Ann\r\nMarie']],
+        [5, ['+2', 'Bo "B"']],
+        [7, ['+3', 'a\nb\nc']],
+        [10, ['+4', 'Dee']],
+      ]);
+    }
+  });
+
+  it('trims header names', async () => {
+    expect((await read(' SMS , name \n+1,a\n')).header).toEqual(['SMS', 'name']);
+  });
+
+  it('takes another delimiter', async () => {
+    const got = await read('SMS\tname\n+1\t"a\tb"\n', undefined, '\t');
+    expect(got.rows[0]!.values).toEqual(['+1', 'a\tb']);
+  });
+
+  it('leaves field counts to the caller', async () => {
+    const got = await read('a,b,c\n1,2\n1,2,3,4\n');
+    expect(got.rows.map((r) => r.values!.length)).toEqual([2, 4]);
+  });
+
+  it('reports an empty or repeated header name at line 1', async () => {
+    await expect(read('a,,c\n1,2,3\n')).rejects.toThrow(/r\.csv:1: column 2 of the header has no name/);
+    await expect(read('a,b,a\n1,2,3\n')).rejects.toThrow(/r\.csv:1: the header names 'a' twice \(columns 1 and 3\)/);
+    await expect(read('a, b ,b\n1,2,3\n')).rejects.toThrow(/names 'b' twice/);
+  });
+
+  it('reports a quote never closed at the line where its record starts', async () => {
+    const error = await read('a,b\n1,2\n3,"x\n5,6\n7,8\n').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputFileError);
+    expect((error as Error).message).toBe('r.csv:3: a quoted field that starts here is never closed');
+  });
+
+  it('reports invalid UTF-8 at its line', async () => {
+    const bytes = Buffer.concat([Buffer.from('a,b\n1,2\n3,'), Buffer.from([0xff]), Buffer.from('\n')]);
+    for (const size of [1, 4, 1 << 16]) {
+      await expect(read(bytes, size)).rejects.toThrow(/^r\.csv:3: not valid UTF-8/);
+    }
+  });
+
+  it('calls header([]) on an empty file', async () => {
+    const got = await read('');
+    expect(got.header).toEqual([]);
+    expect(got.rows).toEqual([]);
+  });
+});

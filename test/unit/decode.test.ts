@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { decodeToUtf8, EncodingError } from '../../src/input/decode.js';
+import { chunked } from '../helpers.js';
+
+async function decode(bytes: Buffer, size?: number): Promise<string> {
+  const out: Buffer[] = [];
+  for await (const chunk of decodeToUtf8(chunked(bytes, size))) out.push(chunk);
+  return Buffer.concat(out).toString('utf8');
+}
+
+describe('decodeToUtf8', () => {
+  it('passes UTF-8 through and drops a UTF-8 BOM', async () => {
+    expect(await decode(Buffer.from('a,b\nÅsa,é\n'))).toBe('a,b\nÅsa,é\n');
+    expect(await decode(Buffer.from('\ufeffa,b\n'))).toBe('a,b\n');
+  });
+
+  it('accepts multi-byte characters split across chunks', async () => {
+    const text = 'name\n' + 'Åsa 東京 😀\n'.repeat(50);
+    for (const size of [1, 2, 3, 5, 7]) expect(await decode(Buffer.from(text), size)).toBe(text);
+  });
+
+  it('reads UTF-16 LE and BE with a BOM', async () => {
+    const text = 'SMS,name\r\n+46701234567,Åsa 😀\r\n';
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    const be = Buffer.from(le.subarray(2)).swap16();
+    expect(await decode(le, 3)).toBe(text);
+    expect(await decode(Buffer.concat([Buffer.from([0xfe, 0xff]), be]), 5)).toBe(text);
+  });
+
+  it('yields the valid text before an invalid byte, then fails', async () => {
+    const bytes = Buffer.concat([Buffer.from('a\nb\n'), Buffer.from([0xe9]), Buffer.from('c\n')]);
+    const seen: string[] = [];
+    await expect(
+      (async () => {
+        for await (const chunk of decodeToUtf8(chunked(bytes))) seen.push(chunk.toString());
+      })(),
+    ).rejects.toBeInstanceOf(EncodingError);
+    expect(seen.join('')).toBe('a\nb\n');
+  });
+
+  it('fails on a file that ends in the middle of a character', async () => {
+    await expect(decode(Buffer.from([0x61, 0x0a, 0xe6, 0x9d]))).rejects.toBeInstanceOf(EncodingError);
+  });
+
+  it('handles inputs shorter than a BOM', async () => {
+    expect(await decode(Buffer.from('a'))).toBe('a');
+    expect(await decode(Buffer.alloc(0))).toBe('');
+  });
+});

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { decodeToUtf8 } from '../../src/input/decode.js';
+import { readJsonArray, readJsonLines } from '../../src/input/json-reader.js';
+import { chunked, collectingSink } from '../helpers.js';
+
+async function readArray(text: string, size?: number) {
+  const { sink, got } = collectingSink();
+  await readJsonArray(decodeToUtf8(chunked(text, size)), 'r.json', sink);
+  return got.rows;
+}
+
+async function readLines(text: string, size?: number) {
+  const { sink, got } = collectingSink();
+  await readJsonLines(decodeToUtf8(chunked(text, size)), 'r.jsonl', sink);
+  return got.rows;
+}
+
+describe('readJsonArray', () => {
+  it('yields each element with the line where it starts, whatever the chunking', async () => {
+    const text = '[\n  {"a": "x}]\\"{", "n": [1, {"b": 2}]},\n  {\n    "a": "y"\n  }, 7,\n"s" ,null\n]\n';
+    for (const size of [1, 2, 5, 1 << 16]) {
+      expect(await readArray(text, size)).toEqual([
+        { line: 2, value: { a: 'x}]"{', n: [1, { b: 2 }] } },
+        { line: 3, value: { a: 'y' } },
+        { line: 5, value: 7 },
+        { line: 6, value: 's' },
+        { line: 6, value: null },
+      ]);
+    }
+  });
+
+  it('accepts an empty array', async () => {
+    expect(await readArray(' [ ] ')).toEqual([]);
+  });
+
+  it('reports an element that does not parse as a row problem', async () => {
+    const rows = await readArray('[\n{"a": 1,},\n{"a": 2}\n]');
+    expect(rows[0]).toMatchObject({ line: 2 });
+    expect(rows[0]!.error).toMatch(/^not valid JSON/);
+    expect(rows[1]).toEqual({ line: 3, value: { a: 2 } });
+  });
+
+  it('reports structural problems with their line', async () => {
+    await expect(readArray('{"a": 1}')).rejects.toThrow(/r\.json:1: .*use \.jsonl/);
+    await expect(readArray('[\n{"a": 1}\n{"a": 2}]')).rejects.toThrow(/r\.json:3: expected , or \]/);
+    await expect(readArray('[\n{"a": 1},\n{"a": 2')).rejects.toThrow(/r\.json:3: this array element is never closed/);
+    await expect(readArray('[{"a": 1}')).rejects.toThrow(/never closed with \]/);
+    await expect(readArray('[{"a": 1}] x')).rejects.toThrow(/unexpected text after the end/);
+    await expect(readArray('')).rejects.toThrow(/empty/);
+  });
+});
+
+describe('readJsonLines', () => {
+  it('yields one value a line, skipping blank lines, CRLF or LF', async () => {
+    const text = '{"a":1}\r\n\r\n{"a":2}\n  \n{"a":3}';
+    for (const size of [1, 3, 1 << 16]) {
+      expect(await readLines(text, size)).toEqual([
+        { line: 1, value: { a: 1 } },
+        { line: 3, value: { a: 2 } },
+        { line: 5, value: { a: 3 } },
+      ]);
+    }
+  });
+
+  it('reports a line that does not parse as a row problem and goes on', async () => {
+    const rows = await readLines('{"a":1}\n{"a":\n{"a":3}\n');
+    expect(rows.map((r) => r.line)).toEqual([1, 2, 3]);
+    expect(rows[1]!.error).toMatch(/^not valid JSON/);
+  });
+});
