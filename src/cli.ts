@@ -131,6 +131,7 @@ export async function run(): Promise<void> {
     stdout: process.stdout,
     stderr: process.stderr,
     stderrIsTTY: process.stderr.isTTY === true,
+    stderrColumns: process.stderr.columns ?? 0,
     env: process.env,
     cwd: process.cwd(),
   };

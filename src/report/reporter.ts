@@ -283,7 +283,8 @@ export async function createReporter(io: Io, json: boolean): Promise<Reporter> {
   const color = useColor(io.env, io.stderrIsTTY);
   const paint = await paintFor(color);
   let makeSpinner: ((text: string) => Spinner) | undefined;
-  if (io.stderrIsTTY && io.env.CI === undefined) {
+  // A live line needs a terminal of known width (ora cannot clear lines on one without), and not CI.
+  if (io.stderrIsTTY && io.stderrColumns > 0 && (io.env.CI === undefined || io.env.CI === '' || io.env.CI === 'false')) {
     const { default: ora } = await import('ora');
     makeSpinner = (text) => ora({ text, stream: io.stderr as NodeJS.WritableStream, color: color ? 'cyan' : false, isEnabled: true, discardStdin: false }) as unknown as Spinner;
   }

@@ -6,6 +6,8 @@ export interface Io {
   readonly stdout: Writable;
   readonly stderr: Writable;
   readonly stderrIsTTY: boolean;
+  /** Width of the stderr terminal; 0 when unknown. */
+  readonly stderrColumns: number;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
 }

@@ -15,6 +15,7 @@ export const ERROR_COLUMN = 'batchsend_error';
 export class InvalidRowsWriter {
   private header: readonly string[] | undefined;
   private stream: WriteStream | undefined;
+  private opening: Promise<WriteStream> | undefined;
   private readonly objects: Array<{ value: unknown; error: string }> = [];
   count = 0;
 
@@ -61,6 +62,7 @@ export class InvalidRowsWriter {
         await this.write(csvLine([...cells, error]));
       }
     }
+    if (this.opening !== undefined) await this.opening;
     if (this.stream !== undefined) {
       this.stream.end();
       await once(this.stream, 'close');
@@ -69,11 +71,16 @@ export class InvalidRowsWriter {
   }
 
   private async write(text: string): Promise<void> {
-    if (this.stream === undefined) {
-      await mkdir(dirname(this.path), { recursive: true });
-      this.stream = createWriteStream(this.path);
-      this.stream.write(csvLine([...(this.header ?? []), ERROR_COLUMN]));
-    }
-    if (!this.stream.write(text)) await once(this.stream, 'drain');
+    // Rows arrive without waiting for each other; open the file once, and write in arrival order.
+    this.opening ??= this.open();
+    const stream = await this.opening;
+    if (!stream.write(text)) await once(stream, 'drain');
+  }
+
+  private async open(): Promise<WriteStream> {
+    await mkdir(dirname(this.path), { recursive: true });
+    this.stream = createWriteStream(this.path);
+    this.stream.write(csvLine([...(this.header ?? []), ERROR_COLUMN]));
+    return this.stream;
   }
 }
