@@ -153,3 +153,17 @@ describe('batchsend send --dry-run', () => {
     expect(r.stderr).toContain('only --dry-run works yet');
   });
 });
+
+describe('the README demo', () => {
+  it('checks 1,200 rows, skips the one with an empty parameter and builds two batches', async () => {
+    const dir = tempDir();
+    const r = await runCli(
+      ['send', fixture('demo/recipients.csv'), '--template', fixture('demo/template.json'), '--dry-run', '--skip-invalid', '--out', 'demo-batches'],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("recipients.csv:419: parameter 'first_name' is empty");
+    expect(readBatches(join(dir, 'demo-batches')).map((b) => b.recipient_and_params.length)).toEqual([1000, 199]);
+    expect(readFileSync(join(dir, '.batchsend', 'invalid.csv'), 'utf8')).toContain("recipients.csv:419: parameter 'first_name' is empty");
+  });
+});
