@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import { ExitCode, ExitError } from '../exit-codes.js';
 import { openInput } from '../input/open.js';
 import type { RecipientEntry } from '../recipient/recipient.js';
-import type { Reporter } from '../report/reporter.js';
+import type { Reporter, Summary } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
 import { invalidRowsPath } from '../send/journal-path.js';
 import type { Template } from '../template/template.js';
@@ -66,6 +66,28 @@ export async function checkRows(
   reporter.close();
   const written = invalid !== undefined && invalid.count > 0 ? relative(io.cwd, invalidRowsPath(options.journal)) || 'invalid.csv' : undefined;
   return { ...result, invalidFile: written };
+}
+
+/** The summary of a run that sent nothing (validate, dry run). */
+export function unsentSummary(
+  kind: 'validate' | 'dry-run',
+  result: CheckedRows,
+  batches: number,
+  started: number,
+  outDir?: string,
+): Summary {
+  return {
+    kind,
+    rowsRead: result.rows,
+    valid: result.valid,
+    invalid: result.invalid,
+    duplicates: result.duplicates,
+    batches: { planned: batches, accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 },
+    recipientsAccepted: 0,
+    elapsedMs: performance.now() - started,
+    invalidFile: result.invalidFile,
+    outDir,
+  };
 }
 
 /** Exit 3 when rows are invalid and --skip-invalid was not given. */

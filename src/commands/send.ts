@@ -7,7 +7,7 @@ import { createReporter } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
 import { loadTemplate } from '../template/template.js';
 import { checkOptions, type RawCheckOptions } from './check-options.js';
-import { checkRows, failOnInvalid } from './check-rows.js';
+import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
 
 /**
  * `batchsend send`. With --dry-run: validate, then build the exact request bodies (and with
@@ -56,18 +56,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions, io: 
       );
       outDir = relative(io.cwd, options.out) || '.';
     }
-    reporter.summary({
-      kind: 'dry-run',
-      rowsRead: result.rows,
-      valid: result.valid,
-      invalid: result.invalid,
-      duplicates: result.duplicates,
-      batches: { planned: batches, accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 },
-      recipientsAccepted: 0,
-      elapsedMs: performance.now() - started,
-      invalidFile: result.invalidFile,
-      outDir,
-    });
+    reporter.summary(unsentSummary('dry-run', result, batches, started, outDir));
     failOnInvalid(result, options);
     return ExitCode.ok;
   } finally {

@@ -4,7 +4,7 @@ import { createReporter } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
 import { loadTemplate } from '../template/template.js';
 import { checkOptions, type RawCheckOptions } from './check-options.js';
-import { checkRows, failOnInvalid } from './check-rows.js';
+import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
 
 /** `batchsend validate`: the pre-flight alone. No network, no credentials. Returns the exit code. */
 export async function validateCommand(recipients: string, raw: RawCheckOptions, io: Io): Promise<number> {
@@ -19,17 +19,7 @@ export async function validateCommand(recipients: string, raw: RawCheckOptions, 
   const result = await checkRows(options, template, io, reporter, () => undefined, false);
   const batches = batchCount(result.valid, options.batchSize);
   reporter.validated({ rows: result.rows, valid: result.valid, invalid: result.invalid, duplicates: result.duplicates, batches });
-  reporter.summary({
-    kind: 'validate',
-    rowsRead: result.rows,
-    valid: result.valid,
-    invalid: result.invalid,
-    duplicates: result.duplicates,
-    batches: { planned: batches, accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 },
-    recipientsAccepted: 0,
-    elapsedMs: performance.now() - started,
-    invalidFile: result.invalidFile,
-  });
+  reporter.summary(unsentSummary('validate', result, batches, started));
   failOnInvalid(result, options);
   return ExitCode.ok;
 }

@@ -25,6 +25,18 @@ function parseError(error: unknown): string {
   return `not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
 }
 
+/** Parse one element's text and hand it to the sink: a value, or a row problem if it does not parse. */
+async function deliverParsed(sink: RecordSink, line: number, text: string): Promise<void> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    await sink.unreadable(line, parseError(error));
+    return;
+  }
+  await sink.value(line, value);
+}
+
 async function* texts(source: AsyncIterable<Buffer>): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8');
   for await (const chunk of source) yield decoder.decode(chunk, { stream: true });
@@ -53,18 +65,7 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
     throw new InputFileError(file, line, reason);
   };
 
-  const finish = async (text: string): Promise<void> => {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      const waiting = sink.unreadable(elementLine, parseError(error));
-      if (waiting !== undefined) await waiting;
-      return;
-    }
-    const waiting = sink.value(elementLine, value);
-    if (waiting !== undefined) await waiting;
-  };
+  const finish = (text: string): Promise<void> => deliverParsed(sink, elementLine, text);
 
   try {
     for await (const text of texts(source)) {
@@ -83,35 +84,22 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
             i++;
             continue;
           }
+          // Where the element ends (exclusive), if it ends at this character.
+          let end = -1;
           if (code === C.quote) inString = true;
           else if (code === C.openBrace || code === C.openBracket) depth++;
           else if (code === C.closeBrace || code === C.closeBracket) {
-            if (depth === 0) {
-              // End of a scalar element at the array's closing bracket.
-              const piece = text.slice(valueStart, i);
-              const whole = parts.length > 0 ? parts.join('') + piece : piece;
-              parts = [];
-              partsLength = 0;
-              await finish(whole);
-              state = 'afterValue';
-              continue;
-            }
-            depth--;
-            if (depth === 0 && elementIsContainer) {
-              const piece = text.slice(valueStart, i + 1);
-              const whole = parts.length > 0 ? parts.join('') + piece : piece;
-              parts = [];
-              partsLength = 0;
-              i++;
-              await finish(whole);
-              state = 'afterValue';
-              continue;
-            }
+            if (depth === 0) end = i; // a scalar element, ended by the array's ]
+            else if (--depth === 0 && elementIsContainer) end = i + 1;
           } else if (depth === 0 && !elementIsContainer && (code === C.comma || isSpace(code))) {
-            const piece = text.slice(valueStart, i);
+            end = i;
+          }
+          if (end !== -1) {
+            const piece = text.slice(valueStart, end);
             const whole = parts.length > 0 ? parts.join('') + piece : piece;
             parts = [];
             partsLength = 0;
+            i = end;
             await finish(whole);
             state = 'afterValue';
             continue;
@@ -192,17 +180,7 @@ export async function readJsonLines(source: AsyncIterable<Buffer>, file: string,
   let rest = '';
   const handle = async (text: string): Promise<void> => {
     line++;
-    if (text.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      const waiting = sink.unreadable(line, parseError(error));
-      if (waiting !== undefined) await waiting;
-      return;
-    }
-    const waiting = sink.value(line, value);
-    if (waiting !== undefined) await waiting;
+    if (text.trim() !== '') await deliverParsed(sink, line, text);
   };
   try {
     for await (const text of texts(source)) {
