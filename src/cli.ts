@@ -45,7 +45,10 @@ function addCheckOptions(command: Command): Command {
     .option('--json', 'newline-delimited JSON events on stdout; human output on stderr');
 }
 
-export function buildProgram(io: Io, setExitCode: (code: number) => void): Command {
+/** Gives an AbortSignal that SIGINT/SIGTERM abort; handlers are installed only when asked for. */
+export type StopSignal = () => AbortSignal;
+
+export function buildProgram(io: Io, setExitCode: (code: number) => void, stop: StopSignal): Command {
   const program = new Command('batchsend')
     .description('Send one message to many recipients through the Sinch Conversation API Batch endpoint.')
     .version(version, '-V, --version')
@@ -82,6 +85,41 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
       setExitCode(await sendCommand(recipients, options, io));
     });
 
+  program
+    .command('emulator')
+    .description('a local stand-in for the Sinch auth and Batch API, for trying batchsend and for tests')
+    .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8787')
+    .option('--key-id <id>', 'the access key id it accepts (default: the demo key)')
+    .option('--key-secret-file <file>', 'file (mode 0600) with the key secret it accepts (default: the demo secret)')
+    .option('--project-id <id>', 'the project id it serves (default: demo-project)')
+    .option('--token-ttl <seconds>', 'lifetime of issued tokens', '3600')
+    .option('--queue-capacity <n>', "the app's MT queue size, messages", '500000')
+    .option('--drain-rate <n>', 'messages drained a second', '20')
+    .option('--fast', 'drain the queue at once (tests, benchmarks)')
+    .option('--lookup-delay-ms <ms>', 'delay before a new batch is visible to lookups by metadata', '0')
+    .option('--list-shape <shape>', "answer of GET by metadata: 'array' or 'object'", 'array')
+    .option('--webhook <url>', 'send delivery callbacks here')
+    .addOption(new Option('--webhook-secret <secret>', 'sign callbacks with this secret').env('SINCH_WEBHOOK_SECRET'))
+    .option('--failure-rate <p>', 'share of recipients (0..1) whose delivery fails with RECIPIENT_NOT_REACHABLE', '0')
+    .option('--fault <spec>', 'inject a fault, repeatable: ROUTE:KIND[=N][,times=N|,rate=P][,retry-after=S]', (value: string, all: string[] = []) => [...all, value])
+    .option('--json', 'print the address as one JSON line')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ batchsend emulator
+  $ batchsend emulator --port 0 --fast --json
+  $ batchsend emulator --webhook http://127.0.0.1:8080/callbacks --webhook-secret s3cret --failure-rate 0.02
+  $ batchsend emulator --fault send:status=503,times=2 --fault token:status=429,rate=0.1
+
+Fault routes: token, send, get, list, cancel, any. Kinds: status=N, accept-then-status=N,
+reset-before, reset-after, hang, accept-then-hang, slow=MS.`,
+    )
+    .action(async (options: Record<string, unknown>) => {
+      const { emulatorCommand } = await import('./commands/emulator.js');
+      setExitCode(await emulatorCommand(options, io, stop()));
+    });
+
   for (const command of program.commands) {
     command.exitOverride().configureOutput({
       writeOut: (text) => io.stdout.write(text),
@@ -111,9 +149,9 @@ async function describeFailure(error: unknown, io: Io): Promise<number> {
   return 1;
 }
 
-export async function main(argv: readonly string[], io: Io): Promise<number> {
+export async function main(argv: readonly string[], io: Io, stop: StopSignal = () => new AbortController().signal): Promise<number> {
   let code = 0;
-  const program = buildProgram(io, (c) => (code = c));
+  const program = buildProgram(io, (c) => (code = c), stop);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     if (argv.length === 0) {
@@ -139,5 +177,16 @@ export async function run(): Promise<void> {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exitCode = process.exitCode ?? 0;
   });
-  process.exitCode = await main(process.argv.slice(2), io);
+  // Commands that run until stopped (emulator) ask for a signal; the others keep Node's default
+  // of ending at once on SIGINT.
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  const stop: StopSignal = () => {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    return controller.signal;
+  };
+  process.exitCode = await main(process.argv.slice(2), io, stop);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
 }

@@ -59,18 +59,21 @@ export function recipientKey(recipient: Recipient): { key: string; space: number
 
 const metadataObject = z.record(z.string(), z.unknown());
 
+/** The API's `Recipient`: a contact id, or channel identities. */
+export const recipientSchema = z.union([
+  z.strictObject({ contact_id: z.string().trim().min(1, 'contact_id must not be empty') }),
+  z.strictObject({
+    identified_by: z.strictObject({
+      channel_identities: z
+        .array(z.strictObject({ channel: z.enum(CHANNELS), identity: z.string().trim().min(1, 'identity must not be empty') }))
+        .min(1, 'needs at least one channel identity'),
+    }),
+  }),
+]);
+
 /** An API-shaped row: `{"recipient": {...}, "parameters": {...}}` as in `recipient_and_params`. */
 export const apiShapedRowSchema = z.strictObject({
-  recipient: z.union([
-    z.strictObject({ contact_id: z.string().trim().min(1, 'contact_id must not be empty') }),
-    z.strictObject({
-      identified_by: z.strictObject({
-        channel_identities: z
-          .array(z.strictObject({ channel: z.enum(CHANNELS), identity: z.string().trim().min(1, 'identity must not be empty') }))
-          .min(1, 'needs at least one channel identity'),
-      }),
-    }),
-  ]),
+  recipient: recipientSchema,
   parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
   message_metadata: metadataObject.optional(),
   conversation_metadata: metadataObject.optional(),

@@ -27,7 +27,8 @@ export const TRACKING_ROW_KEY = 'batchsend_row';
 
 const metadata = z.record(z.string(), z.unknown());
 
-const templateSchema = z.strictObject({
+/** The batch request's fields other than `message` and `recipient_and_params` (shared with the emulator). */
+export const templateSchema = z.strictObject({
   app_id: z.string().min(1, 'must not be empty').optional(),
   message: z.unknown(),
   processing_strategy: z.enum(['DEFAULT', 'DISPATCH_ONLY']).optional(),
