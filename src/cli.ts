@@ -24,8 +24,13 @@ Examples:
   $ batchsend send recipients.csv --template t.json --dry-run --out batches/
   $ batchsend send recipients.csv --template t.json --dry-run --skip-invalid --json
 
-This version builds the request bodies only (--dry-run); sending to the API comes next.
-Exit codes: 0 ok, 2 bad flag/file/template, 3 some rows invalid (nothing sent).`;
+  $ batchsend send recipients.csv --template t.json
+  $ batchsend send recipients.csv --template t.json --concurrency 8 --rate 200 --json
+
+Credentials: SINCH_KEY_ID, SINCH_KEY_SECRET (or --key-secret-file), SINCH_PROJECT_ID.
+Running the same command again resumes from the journal; nothing accepted is sent twice.
+Exit codes: 0 all accepted, 2 bad flag/file/template/credentials, 3 invalid rows (nothing sent),
+4 authentication, 5 rejected or not sent, 6 in doubt, 130 interrupted.`;
 
 function addCheckOptions(command: Command): Command {
   return command
@@ -45,10 +50,25 @@ function addCheckOptions(command: Command): Command {
     .option('--json', 'newline-delimited JSON events on stdout; human output on stderr');
 }
 
-/** Gives an AbortSignal that SIGINT/SIGTERM abort; handlers are installed only when asked for. */
-export type StopSignal = () => AbortSignal;
+/**
+ * Gives the AbortSignal that the first SIGINT/SIGTERM aborts (handlers are installed only when
+ * asked for); `abort` is aborted by a second signal, or 5 s after the first.
+ */
+export interface Interrupts {
+  readonly stop: () => AbortSignal;
+  readonly abort: AbortSignal;
+}
 
-export function buildProgram(io: Io, setExitCode: (code: number) => void, stop: StopSignal): Command {
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function buildProgram(io: Io, setExitCode: (code: number) => void, interrupts: Interrupts): Command {
   const program = new Command('batchsend')
     .description('Send one message to many recipients through the Sinch Conversation API Batch endpoint.')
     .version(version, '-V, --version')
@@ -74,15 +94,29 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, stop: 
   addCheckOptions(
     program
       .command('send')
-      .description('validate every row, then build (and, in a later version, send) the batches')
+      .description('validate every row, then send the batches (or, with --dry-run, only build them)')
       .argument('<recipients>', "recipient file (.csv .tsv .json .jsonl .ndjson), or '-' for stdin with --format"),
   )
     .option('--dry-run', 'validate and build the exact request bodies; no network')
     .option('--out <dir>', 'with --dry-run: write the bodies as DIR/batch-00001.json, …')
+    .addOption(new Option('--key-id <id>', 'access key id').env('SINCH_KEY_ID'))
+    .option('--key-secret-file <file>', 'file (mode 0600) holding the key secret (or set SINCH_KEY_SECRET)')
+    .addOption(new Option('--project-id <id>', 'project id').env('SINCH_PROJECT_ID'))
+    .addOption(new Option('--region <region>', 'us, eu or br').env('SINCH_REGION').default('us'))
+    .addOption(new Option('--api <form>', 'v1: POST /v1/projects/{p}/messages; v1beta: POST /v1beta/projects/{p}/batches:send').choices(['v1', 'v1beta']).env('SINCH_BATCH_API').default('v1'))
+    .addOption(new Option('--base-url <url>', 'batch API base URL (default: https://{region}.conversationbatch.api.sinch.com)').env('SINCH_BATCH_URL'))
+    .addOption(new Option('--auth-url <url>', 'OAuth2 token URL').env('SINCH_AUTH_URL').default('https://auth.sinch.com/oauth2/token'))
+    .option('--concurrency <n>', 'requests in flight at most', '4')
+    .option('--rate <n>', 'recipients a second at most (default: unpaced)')
+    .option('--max-attempts <n>', 'attempts per batch for refusals that prove nothing was accepted (429, connection refused)', '5')
+    .option('--timeout <seconds>', 'deadline of one request', '60')
+    .option('--max-wait <seconds>', 'longest Retry-After or backoff worth waiting; longer leaves the batch not sent (resumable)', '120')
+    .option('--resend-in-doubt', 'resend batches still in doubt after one more lookup (may send twice: check batchsend status --remote first)')
+    .option('--new-run', 'start a new run although the journal belongs to another input or template (the old journal is kept)')
     .addHelpText('after', SEND_EXAMPLES)
     .action(async (recipients: string, options: Record<string, unknown>) => {
       const { sendCommand } = await import('./commands/send.js');
-      setExitCode(await sendCommand(recipients, options, io));
+      setExitCode(await sendCommand(recipients, options, io, { toolVersion: version, stop: interrupts.stop, abort: interrupts.abort, pid: process.pid, isAlive: processIsAlive }));
     });
 
   program
@@ -117,7 +151,7 @@ reset-before, reset-after, hang, accept-then-hang, slow=MS.`,
     )
     .action(async (options: Record<string, unknown>) => {
       const { emulatorCommand } = await import('./commands/emulator.js');
-      setExitCode(await emulatorCommand(options, io, stop()));
+      setExitCode(await emulatorCommand(options, io, interrupts.stop()));
     });
 
   for (const command of program.commands) {
@@ -149,9 +183,13 @@ async function describeFailure(error: unknown, io: Io): Promise<number> {
   return 1;
 }
 
-export async function main(argv: readonly string[], io: Io, stop: StopSignal = () => new AbortController().signal): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: Io,
+  interrupts: Interrupts = { stop: () => new AbortController().signal, abort: new AbortController().signal },
+): Promise<number> {
   let code = 0;
-  const program = buildProgram(io, (c) => (code = c), stop);
+  const program = buildProgram(io, (c) => (code = c), interrupts);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     if (argv.length === 0) {
@@ -177,16 +215,22 @@ export async function run(): Promise<void> {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exitCode = process.exitCode ?? 0;
   });
-  // Commands that run until stopped (emulator) ask for a signal; the others keep Node's default
-  // of ending at once on SIGINT.
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  const stop: StopSignal = () => {
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    return controller.signal;
+  // Commands that must stop cleanly (send, emulator) ask for a signal; the others keep Node's
+  // default of ending at once on SIGINT. First signal: start nothing new. Second signal, or 5 s
+  // later: abandon requests in flight (they are recorded as in doubt).
+  const stopping = new AbortController();
+  const aborting = new AbortController();
+  const onSignal = (): void => {
+    if (stopping.signal.aborted) return aborting.abort();
+    stopping.abort();
+    setTimeout(() => aborting.abort(), 5000).unref();
   };
-  process.exitCode = await main(process.argv.slice(2), io, stop);
+  const stop = (): AbortSignal => {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    return stopping.signal;
+  };
+  process.exitCode = await main(process.argv.slice(2), io, { stop, abort: aborting.signal });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 }

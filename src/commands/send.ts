@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { BatchBodyBuilder, batchCount, entryJson, runIdFor } from '../batch/batch-body.js';
 import { EntrySpool, prepareOutDir, writeBatchFiles } from '../batch/batch-files.js';
-import { ExitCode, UsageError } from '../exit-codes.js';
+import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
+import { resolveApiSettings } from '../sinch/settings.js';
+import { readSecretFile } from './emulator.js';
+import type { SendRunOptions } from './send-run.js';
 import { createReporter } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
 import { loadTemplate } from '../template/template.js';
@@ -13,15 +16,11 @@ import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
  * `batchsend send`. With --dry-run: validate, then build the exact request bodies (and with
  * --out write them as files); nothing goes over the network. Returns the exit code.
  */
-export async function sendCommand(recipients: string, raw: RawCheckOptions, io: Io): Promise<number> {
+export async function sendCommand(recipients: string, raw: RawCheckOptions & RawSendOptions, io: Io, context: SendContext): Promise<number> {
   const started = performance.now();
   const options = checkOptions(recipients, raw, io.cwd);
-  if (!options.dryRun) {
-    throw new UsageError(
-      'sending to the API is not available in this version of batchsend: only --dry-run works yet',
-      'run with --dry-run [--out DIR] to validate and build the request bodies',
-    );
-  }
+  // Credentials are checked before any row is read (a dry run needs none).
+  const send = options.dryRun ? undefined : await sendOptions(raw, io, context.toolVersion);
   const template = await loadTemplate(options.template);
   const appId = options.appId ?? template.body.app_id;
   if (appId === undefined) {
@@ -29,6 +28,43 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions, io: 
   }
   const reporter = await createReporter(io, options.json);
   for (const warning of template.warnings) reporter.warning(warning);
+  if (send !== undefined) {
+    const { runSend } = await import('./send-run.js');
+    const result = await runSend(options, template, appId, send, {
+      io,
+      reporter,
+      stop: context.stop(),
+      abort: context.abort,
+      now: Date.now,
+      random: Math.random,
+      pid: context.pid,
+      isAlive: context.isAlive,
+    });
+    const accounted = result.recipients.accepted + result.recipients.rejected + result.recipients.notSent + result.recipients.inDoubt + result.invalid + result.duplicates;
+    reporter.summary({
+      kind: 'send',
+      rowsRead: result.rows,
+      valid: result.valid,
+      invalid: result.invalid,
+      duplicates: result.duplicates,
+      batches: result.batches,
+      recipientsAccepted: result.recipients.accepted,
+      elapsedMs: performance.now() - started,
+      invalidFile: result.invalidFile,
+      reconciliation: { ...result.recipients, invalid: result.invalid, duplicates: result.duplicates, rows: result.rows },
+    });
+    if (accounted !== result.rows) {
+      throw new ExitError(ExitCode.internal, `rows do not reconcile: ${result.rows} read but ${accounted} accounted for — this is a bug; see the journal ${options.journal}`);
+    }
+    if (result.exitCode === ExitCode.interrupted) {
+      reporter.note(`Interrupted. Resume by running the same command again (journal: ${relative(io.cwd, options.journal)}).`);
+    } else if (result.exitCode === ExitCode.inDoubt) {
+      reporter.note(`Some batches are in doubt. See: batchsend status --journal ${relative(io.cwd, options.journal)} --remote; then run the same command again (add --resend-in-doubt to resend them).`);
+    } else if (result.exitCode === ExitCode.rejected && result.batches.notSent > 0) {
+      reporter.note('Some batches were not sent. Run the same command again to send them.');
+    }
+    return result.exitCode;
+  }
 
   const shape = { batchSize: options.batchSize, tracking: options.tracking, appId };
   let spool: EntrySpool | undefined;
@@ -63,4 +99,59 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions, io: 
     await spool?.close().catch(() => undefined);
     await spool?.remove();
   }
+}
+
+/** Flags of a real send, as commander gives them (flag > environment > default). */
+export interface RawSendOptions {
+  readonly keyId?: string;
+  readonly keySecretFile?: string;
+  readonly projectId?: string;
+  readonly region?: string;
+  readonly api?: string;
+  readonly baseUrl?: string;
+  readonly authUrl?: string;
+  readonly concurrency?: string;
+  readonly rate?: string;
+  readonly maxAttempts?: string;
+  readonly timeout?: string;
+  readonly maxWait?: string;
+  readonly resendInDoubt?: boolean;
+  readonly newRun?: boolean;
+}
+
+/** What the edge gives the send command besides its flags. */
+export interface SendContext {
+  readonly toolVersion: string;
+  /** Installs SIGINT/SIGTERM handling; aborted on the first signal. */
+  readonly stop: () => AbortSignal;
+  /** Aborted on the second signal. */
+  readonly abort: AbortSignal;
+  readonly pid: number;
+  readonly isAlive: (pid: number) => boolean;
+}
+
+function whole(flag: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) throw new UsageError(`${flag} '${raw}' must be a number from ${min} to ${max}`);
+  return value;
+}
+
+async function sendOptions(raw: RawSendOptions, io: Io, toolVersion: string): Promise<SendRunOptions> {
+  const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', raw.keySecretFile);
+  const api = resolveApiSettings(raw, io.env, secret);
+  return {
+    api,
+    concurrency: whole('--concurrency', raw.concurrency, 4, 1, 64),
+    rate: raw.rate === undefined ? undefined : whole('--rate', raw.rate, 0, 0.001, 1e9),
+    maxAttempts: whole('--max-attempts', raw.maxAttempts, 5, 1, 100),
+    timeoutMs: whole('--timeout', raw.timeout, 60, 1, 3600) * 1000,
+    maxWaitMs: whole('--max-wait', raw.maxWait, 120, 0, 86_400) * 1000,
+    resendInDoubt: raw.resendInDoubt === true,
+    newRun: raw.newRun === true,
+    backoffBaseMs: whole('BATCHSEND_BACKOFF_BASE_MS', io.env.BATCHSEND_BACKOFF_BASE_MS, 1000, 0, 60_000),
+    lookupSettleMs: whole('BATCHSEND_LOOKUP_SETTLE_MS', io.env.BATCHSEND_LOOKUP_SETTLE_MS, 2000, 0, 600_000),
+    toolVersion,
+    githubMask: io.env.GITHUB_ACTIONS === 'true',
+  };
 }

@@ -18,6 +18,8 @@ export interface Summary {
   readonly invalidFile?: string;
   /** Where batch bodies were written (dry run with --out). */
   readonly outDir?: string;
+  /** A send: where every row went, in recipients. */
+  readonly reconciliation?: { rows: number; accepted: number; rejected: number; invalid: number; duplicates: number; notSent: number; inDoubt: number };
 }
 
 /** One batch's state, as the `batch` JSON event carries it. */
@@ -33,6 +35,8 @@ export interface BatchEvent {
 
 export interface Progress {
   readonly rows: number;
+  /** While sending: batches and recipients done of the total, and retries so far. */
+  readonly sending?: { batchesDone: number; batches: number; recipientsDone: number; recipients: number; retries: number };
 }
 
 /** What a command tells the user; one implementation per output mode. */
@@ -102,8 +106,15 @@ class HumanReporter implements Reporter {
   startProgress(label: string, progress: () => Progress): void {
     const started = Date.now();
     const line = (): string => {
-      const { rows } = progress();
+      const { rows, sending } = progress();
       const seconds = (Date.now() - started) / 1000;
+      if (sending !== undefined) {
+        const rate = seconds > 0 ? sending.recipientsDone / seconds : 0;
+        const left = sending.recipients - sending.recipientsDone;
+        const eta = rate > 0 && left > 0 ? `, ETA ${formatDuration((left / rate) * 1000)}` : '';
+        const retries = sending.retries > 0 ? `, ${formatCount(sending.retries)} retries` : '';
+        return `${label}: batches ${formatCount(sending.batchesDone)}/${formatCount(sending.batches)}, recipients ${formatCount(sending.recipientsDone)}/${formatCount(sending.recipients)} (${formatCount(Math.round(rate))}/s${eta}${retries})`;
+      }
       const rate = seconds > 0 ? Math.round(rows / seconds) : 0;
       return `${label}: ${formatCount(rows)} rows${rate > 0 ? ` (${formatCount(rate)}/s)` : ''}`;
     };
@@ -182,6 +193,16 @@ class HumanReporter implements Reporter {
       );
     }
     lines.push(row('recipients accepted', formatCount(s.recipientsAccepted)));
+    const r = s.reconciliation;
+    if (r !== undefined) {
+      const sum = r.accepted + r.rejected + r.invalid + r.duplicates + r.notSent + r.inDoubt;
+      lines.push(
+        row(
+          'every row',
+          `${formatCount(r.rows)} read = ${formatCount(r.accepted)} accepted + ${formatCount(r.rejected)} rejected + ${formatCount(r.invalid)} invalid + ${formatCount(r.duplicates)} duplicates + ${formatCount(r.notSent)} not sent + ${formatCount(r.inDoubt)} in doubt${sum === r.rows ? '' : p.red(`  (MISMATCH: ${formatCount(sum)})`)}`,
+        ),
+      );
+    }
     lines.push(row('elapsed', formatDuration(s.elapsedMs)));
     this.print(lines.join('\n'));
   }
@@ -234,6 +255,16 @@ class JsonReporter implements Reporter {
       batches: { planned: s.batches.planned, accepted: s.batches.accepted, rejected: s.batches.rejected, not_sent: s.batches.notSent, in_doubt: s.batches.inDoubt },
       recipients_accepted: s.recipientsAccepted,
       elapsed_ms: Math.round(s.elapsedMs),
+      ...(s.reconciliation
+        ? {
+            recipients: {
+              accepted: s.reconciliation.accepted,
+              rejected: s.reconciliation.rejected,
+              not_sent: s.reconciliation.notSent,
+              in_doubt: s.reconciliation.inDoubt,
+            },
+          }
+        : {}),
       ...(s.invalidFile ? { invalid_file: s.invalidFile } : {}),
       ...(s.outDir ? { out_dir: s.outDir } : {}),
     });

@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Agent } from 'undici';
+import { BatchBodyBuilder, batchCount, entryJson, runIdFor, type BatchShape } from '../batch/batch-body.js';
+import { EntrySpool } from '../batch/batch-files.js';
+import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
+import type { Reporter } from '../report/reporter.js';
+import type { Io } from '../report/terminal.js';
+import { BatchClient } from '../sinch/batch-client.js';
+import type { ApiSettings } from '../sinch/settings.js';
+import { TokenProvider, TokenUnavailable } from '../sinch/token.js';
+import { createJournal, JournalWriter, readJournal, takeLock, type Manifest } from '../send/journal.js';
+import { RateLimiter } from '../send/rate-limiter.js';
+import { sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
+import type { Template } from '../template/template.js';
+import type { CheckOptions } from './check-options.js';
+import { checkRows, failOnInvalid } from './check-rows.js';
+
+/** Options of a real send beyond those of validate. */
+export interface SendRunOptions {
+  readonly api: ApiSettings;
+  readonly concurrency: number;
+  readonly rate: number | undefined;
+  readonly maxAttempts: number;
+  readonly timeoutMs: number;
+  readonly maxWaitMs: number;
+  readonly resendInDoubt: boolean;
+  readonly newRun: boolean;
+  /** Test knobs: backoff base and lookup settle delay. */
+  readonly backoffBaseMs: number;
+  readonly lookupSettleMs: number;
+  readonly toolVersion: string;
+  /** Under GitHub Actions: register the token as a secret before any other output. */
+  readonly githubMask: boolean;
+}
+
+export interface SendRunDeps {
+  readonly io: Io;
+  readonly reporter: Reporter;
+  readonly stop: AbortSignal;
+  readonly abort: AbortSignal;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly pid: number;
+  readonly isAlive: (pid: number) => boolean;
+}
+
+const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export interface SendRunResult {
+  readonly exitCode: number;
+  readonly rows: number;
+  readonly valid: number;
+  readonly invalid: number;
+  readonly duplicates: number;
+  readonly batches: { planned: number; accepted: number; rejected: number; notSent: number; inDoubt: number };
+  readonly recipients: { accepted: number; rejected: number; notSent: number; inDoubt: number };
+  readonly invalidFile: string | undefined;
+}
+
+/**
+ * The real send: lock the journal, validate every row (spooling the valid ones), then post the
+ * batches with the journal written ahead of each request. Running it again resumes.
+ */
+export async function runSend(options: CheckOptions, template: Template, appId: string, send: SendRunOptions, deps: SendRunDeps): Promise<SendRunResult> {
+  const { io, reporter } = deps;
+  await mkdir(dirname(options.journal), { recursive: true });
+  const release = takeLock(options.journal, deps.pid, deps.isAlive);
+  const spool = new EntrySpool(`${options.journal}.spool`);
+  const agent = new Agent({ connections: send.concurrency, keepAliveTimeout: 4_000, connect: { timeout: 10_000 } });
+  try {
+    const checked = await checkRows(options, template, io, reporter, (line, entry) => spool.add(line, entryJson(line, entry, options.tracking)), true);
+    await spool.close();
+    const plannedBatches = batchCount(checked.valid, options.batchSize);
+    reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches });
+    failOnInvalid(checked, options);
+
+    const shape: BatchShape = { batchSize: options.batchSize, tracking: options.tracking, appId };
+    const baseRunId = runIdFor(checked.inputSha256!, template, shape);
+    const manifestFor = (runId: string): Manifest => ({
+      t: 'manifest',
+      version: 1,
+      run_id: runId,
+      input_sha256: checked.inputSha256!,
+      template_sha256: sha256(template.text),
+      batch_size: options.batchSize,
+      tracking: options.tracking,
+      app_id: appId,
+      project_id: send.api.projectId,
+      api: send.api.api,
+      base_url: send.api.baseUrl,
+      batches: plannedBatches,
+      recipients: checked.valid,
+      tool_version: send.toolVersion,
+      created: new Date(deps.now()).toISOString(),
+    });
+
+    let previous = await readJournal(options.journal);
+    if (previous !== undefined) {
+      const m = previous.manifest;
+      const changed = [
+        m.input_sha256 !== checked.inputSha256 && 'the recipient file',
+        m.template_sha256 !== sha256(template.text) && 'the template',
+        (m.batch_size !== options.batchSize || m.tracking !== options.tracking || m.app_id !== appId) && 'the batch options (--batch-size, --no-tracking, app id)',
+        (m.project_id !== send.api.projectId || m.api !== send.api.api || m.base_url !== send.api.baseUrl) && 'the project or endpoint',
+      ].filter(Boolean);
+      if (changed.length > 0 || send.newRun) {
+        if (!send.newRun) {
+          throw new UsageError(
+            `journal ${options.journal} belongs to another run: ${changed.join(', ')} changed since it was written`,
+            'to send the new input as a new run, pass --new-run (the old journal is kept beside it)',
+          );
+        }
+        const { rename } = await import('node:fs/promises');
+        await rename(options.journal, `${options.journal}.${m.created.replace(/[:.]/g, '-')}.old`);
+        previous = undefined;
+      }
+    }
+    const runId = previous?.manifest.run_id ?? (send.newRun ? `${baseRunId}-${deps.now().toString(36)}` : baseRunId);
+    if (previous === undefined) await createJournal(options.journal, manifestFor(runId));
+    const journal = await JournalWriter.open(options.journal);
+
+    const tokens = new TokenProvider(send.api, agent, {
+      now: deps.now,
+      random: deps.random,
+      sleep,
+      maxAttempts: 4,
+      baseMs: send.backoffBaseMs,
+      timeoutMs: send.timeoutMs,
+    });
+    const client = new BatchClient(send.api, agent, { headersTimeoutMs: send.timeoutMs, deadlineMs: send.timeoutMs, now: deps.now });
+    const builder = new BatchBodyBuilder(template, shape, runId);
+
+    async function* planned(): AsyncGenerator<PlannedBatch> {
+      let index = 0;
+      let entries: string[] = [];
+      let first = 0;
+      let last = 0;
+      const make = (): PlannedBatch => {
+        index++;
+        const body = Buffer.from(builder.body(index, entries));
+        const batch = { index, rows: [first, last] as [number, number], recipients: entries.length, body, sha256: sha256(body), tag: builder.batchTag(index) };
+        entries = [];
+        return batch;
+      };
+      for await (const entry of spool.entries()) {
+        if (entries.length === 0) first = entry.line;
+        last = entry.line;
+        entries.push(entry.json);
+        if (entries.length === options.batchSize) yield make();
+      }
+      if (entries.length > 0) yield make();
+    }
+
+    const counts = { accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 };
+    const recipients = { accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 };
+    const progress = { batchesDone: 0, batches: plannedBatches, recipientsDone: 0, recipients: checked.valid, retries: 0 };
+    const onResult = (result: BatchResult): void => {
+      const key = ({ accepted: 'accepted', rejected: 'rejected', not_sent: 'notSent', in_doubt: 'inDoubt' } as const)[result.state];
+      counts[key]++;
+      recipients[key] += result.recipients;
+      progress.batchesDone++;
+      progress.recipientsDone += result.recipients;
+      reporter.batch({ index: result.index, state: result.state, rows: result.rows, recipients: result.recipients, batchId: result.batchId, status: result.status, attempts: result.attempts });
+      if (result.state === 'rejected') reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) rejected: ${result.status} ${result.message ?? ''}`);
+      if (result.state === 'in_doubt') reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) is in doubt: ${result.message ?? ''}`);
+      if (result.state === 'accepted' && result.message !== undefined) reporter.warning(`batch ${result.index}: ${result.message}`);
+    };
+
+    let authFailure: ExitError | undefined;
+    if (plannedBatches > 0) {
+      reporter.startProgress('Sending', () => ({ rows: checked.rows, sending: progress }));
+      try {
+        // Fail fast on credentials: one token before the first batch (unless the journal says
+        // everything is done, when nothing goes over the network at all).
+        if (previous?.finished !== true) {
+          const token = await tokens.get(deps.abort);
+          if (send.githubMask) io.stdout.write(`::add-mask::${token}\n`);
+        }
+        const run = await sendBatches(
+          planned(),
+          {
+            client,
+            tokens,
+            journal,
+            previous,
+            limiter: new RateLimiter(send.rate, deps.now, sleep),
+            random: deps.random,
+            sleep,
+            stop: deps.stop,
+            abort: deps.abort,
+            onResult,
+            onRetry: () => progress.retries++,
+          },
+          {
+            concurrency: send.concurrency,
+            maxAttempts: send.maxAttempts,
+            backoff: { baseMs: send.backoffBaseMs, capMs: 32_000 },
+            maxWaitMs: send.maxWaitMs,
+            lookupSettleMs: send.lookupSettleMs,
+            canLookUp: send.api.api === 'v1',
+            resendInDoubt: send.resendInDoubt,
+          },
+        );
+        authFailure = run.authFailure;
+      } catch (error) {
+        if (error instanceof TokenUnavailable) {
+          for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: error.message });
+          reporter.note(`no token: ${error.message}`);
+        } else if (error instanceof ExitError && error.exitCode === ExitCode.auth) {
+          authFailure = error;
+          for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'not sent' });
+        } else {
+          throw error;
+        }
+      } finally {
+        reporter.stopProgress();
+      }
+    }
+    if (counts.notSent === 0 && counts.inDoubt === 0 && !deps.stop.aborted) await journal.append({ t: 'finished', at: new Date(deps.now()).toISOString() });
+    await journal.close();
+
+    const exitCode = authFailure
+      ? ExitCode.auth
+      : deps.stop.aborted
+        ? ExitCode.interrupted
+        : counts.inDoubt > 0
+          ? ExitCode.inDoubt
+          : counts.rejected > 0 || counts.notSent > 0
+            ? ExitCode.rejected
+            : ExitCode.ok;
+    if (authFailure) reporter.note(`batchsend: ${authFailure.message}`);
+    return {
+      exitCode,
+      rows: checked.rows,
+      valid: checked.valid,
+      invalid: checked.invalid,
+      duplicates: checked.duplicates,
+      batches: { planned: plannedBatches, ...counts },
+      recipients,
+      invalidFile: checked.invalidFile,
+    };
+  } finally {
+    await spool.close().catch(() => undefined);
+    await rm(spool.path, { force: true });
+    await agent.close().catch(() => undefined);
+    release();
+  }
+}
+

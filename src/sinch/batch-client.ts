@@ -1,0 +1,197 @@
+import { request, type Dispatcher } from 'undici';
+import { retryAfterMs } from '../send/backoff.js';
+import type { ApiSettings } from './settings.js';
+
+/** What one send attempt proved (reliability.md §2). */
+export type SendOutcome =
+  | { kind: 'accepted'; batchId: string | undefined; sendAfter: string | undefined }
+  | { kind: 'rejected'; status: number; message: string }
+  | { kind: 'auth'; status: number; expired: boolean }
+  /** Provably not accepted: may be sent again. */
+  | { kind: 'retry'; reason: string; retryAfterMs: number | undefined }
+  /** Could have been accepted: look it up before anything else. */
+  | { kind: 'unknown'; reason: string };
+
+export interface BatchStatus {
+  readonly batchId: string;
+  readonly status: string;
+}
+
+/** Errors that prove the request never reached the server. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+
+function codeOf(error: unknown): string {
+  const e = error as { code?: string; name?: string; cause?: { code?: string } };
+  return e.code ?? e.cause?.code ?? e.name ?? 'error';
+}
+
+/** The API's message from an error body, wrapped or flat, with field violations (reference §9.1). */
+export function errorMessage(body: unknown, status: number): string {
+  const root = (body as { error?: unknown })?.error ?? body;
+  if (root === null || typeof root !== 'object') return `HTTP ${status}`;
+  const { message, status: name, details, detail, title } = root as Record<string, unknown>;
+  const parts = [typeof message === 'string' ? message : typeof detail === 'string' ? detail : typeof title === 'string' ? title : `HTTP ${status}`];
+  if (typeof name === 'string') parts[0] = `${parts[0]} (${name})`;
+  for (const item of Array.isArray(details) ? details : []) {
+    const violations = (item as { field_violations?: unknown })?.field_violations;
+    for (const v of Array.isArray(violations) ? violations : []) {
+      const { field, description } = v as { field?: string; description?: string };
+      parts.push(`${field ?? '?'}: ${description ?? ''}`);
+    }
+  }
+  return parts.join('; ');
+}
+
+/** google.rpc.RetryInfo in an error body, as ms (treated like Retry-After). */
+function retryInfoMs(body: unknown): number | undefined {
+  const details = ((body as { error?: { details?: unknown } })?.error?.details ?? []) as unknown[];
+  for (const item of Array.isArray(details) ? details : []) {
+    const delay = (item as { retry_delay?: unknown; retryDelay?: unknown })?.retry_delay ?? (item as { retryDelay?: unknown })?.retryDelay;
+    if (typeof delay === 'string' && /^\d+(\.\d+)?s$/.test(delay)) return Number.parseFloat(delay) * 1000;
+  }
+  return undefined;
+}
+
+export interface ClientOptions {
+  readonly headersTimeoutMs: number;
+  /** The whole attempt, headers and body. */
+  readonly deadlineMs: number;
+  readonly now: () => number;
+}
+
+/** The Batch API, one request at a time; no retries in here — the sender owns them. */
+export class BatchClient {
+  constructor(
+    private readonly settings: ApiSettings,
+    private readonly dispatcher: Dispatcher,
+    private readonly options: ClientOptions,
+  ) {}
+
+  private get messagesPath(): string {
+    return `${this.settings.baseUrl}/v1/projects/${encodeURIComponent(this.settings.projectId)}/messages`;
+  }
+
+  async send(body: Buffer, token: string, runSignal: AbortSignal): Promise<SendOutcome> {
+    const url =
+      this.settings.api === 'v1'
+        ? this.messagesPath
+        : `${this.settings.baseUrl}/v1beta/projects/${encodeURIComponent(this.settings.projectId)}/batches:send`;
+    const signal = AbortSignal.any([runSignal, AbortSignal.timeout(this.options.deadlineMs)]);
+    let status: number;
+    let headers: Record<string, string | string[] | undefined>;
+    let text: string;
+    try {
+      const response = await request(url, {
+        method: 'POST',
+        dispatcher: this.dispatcher,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+        signal,
+        headersTimeout: this.options.headersTimeoutMs,
+        bodyTimeout: this.options.headersTimeoutMs,
+      });
+      status = response.statusCode;
+      headers = response.headers;
+      try {
+        text = await response.body.text();
+      } catch (error) {
+        // The status is known; only the body was lost.
+        if (status >= 200 && status < 300) return { kind: 'accepted', batchId: undefined, sendAfter: undefined };
+        return { kind: 'unknown', reason: `answer ${status} cut short (${codeOf(error)})` };
+      }
+    } catch (error) {
+      const code = codeOf(error);
+      if (NOT_SENT_CODES.has(code)) return { kind: 'retry', reason: `connection failed (${code})`, retryAfterMs: undefined };
+      return { kind: 'unknown', reason: runSignal.aborted ? 'interrupted while the request was in flight' : `no answer (${code})` };
+    }
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (status >= 200 && status < 300) {
+      const { batch_id: batchId, send_after: sendAfter } = (parsed ?? {}) as { batch_id?: unknown; send_after?: unknown };
+      return { kind: 'accepted', batchId: typeof batchId === 'string' ? batchId : undefined, sendAfter: typeof sendAfter === 'string' ? sendAfter : undefined };
+    }
+    if (status === 429) {
+      return { kind: 'retry', reason: 'rate-limited (429)', retryAfterMs: retryAfterMs(headers['retry-after'], this.options.now()) ?? retryInfoMs(parsed) };
+    }
+    if (status === 401 || status === 403) {
+      return { kind: 'auth', status, expired: status === 401 && String(headers['www-authenticate'] ?? '').toLowerCase().includes('expired') };
+    }
+    if (status >= 400 && status < 500) return { kind: 'rejected', status, message: errorMessage(parsed, status) };
+    return { kind: 'unknown', reason: `server error ${status}: ${errorMessage(parsed, status)}` };
+  }
+
+  /** Batches whose batch_metadata has key = value; undefined when the lookup failed. */
+  async findByMetadata(key: string, value: string, token: string, runSignal: AbortSignal): Promise<BatchStatus[] | undefined> {
+    const url = `${this.messagesPath}?metadataKey=${encodeURIComponent(key)}&metadataValue=${encodeURIComponent(value)}`;
+    const parsed = await this.get(url, token, runSignal);
+    if (parsed === undefined) return undefined;
+    // A bare array, or an object that wraps one (reference §2.3: the container is not documented).
+    let list: unknown[] | undefined;
+    if (Array.isArray(parsed)) list = parsed;
+    else if (parsed !== null && typeof parsed === 'object') list = Object.keys(parsed).length === 0 ? [] : Object.values(parsed).find(Array.isArray);
+    if (list === undefined) return undefined;
+    return list
+      .map((item) => item as { batch_id?: unknown; status?: unknown })
+      .filter((item) => typeof item.batch_id === 'string')
+      .map((item) => ({ batchId: item.batch_id as string, status: String(item.status ?? '') }));
+  }
+
+  async getBatch(batchId: string, token: string, runSignal: AbortSignal): Promise<BatchStatus | undefined> {
+    const parsed = (await this.get(`${this.messagesPath}/${encodeURIComponent(batchId)}`, token, runSignal)) as { batch_id?: string; status?: string } | undefined;
+    return parsed?.batch_id === undefined ? undefined : { batchId: parsed.batch_id, status: String(parsed.status ?? '') };
+  }
+
+  /** Ask the API to cancel a scheduled batch. The API always answers 200; confirm with getBatch. */
+  async cancel(batchId: string, token: string, runSignal: AbortSignal): Promise<boolean> {
+    try {
+      const response = await request(this.messagesPath, {
+        method: 'DELETE',
+        dispatcher: this.dispatcher,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ batch_id: batchId }),
+        signal: AbortSignal.any([runSignal, AbortSignal.timeout(this.options.deadlineMs)]),
+        headersTimeout: this.options.headersTimeoutMs,
+      });
+      await response.body.dump();
+      return response.statusCode >= 200 && response.statusCode < 300;
+    } catch {
+      return false;
+    }
+  }
+
+  private async get(url: string, token: string, runSignal: AbortSignal): Promise<unknown> {
+    try {
+      const response = await request(url, {
+        method: 'GET',
+        dispatcher: this.dispatcher,
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.any([runSignal, AbortSignal.timeout(this.options.deadlineMs)]),
+        headersTimeout: this.options.headersTimeoutMs,
+        bodyTimeout: this.options.headersTimeoutMs,
+      });
+      const text = await response.body.text();
+      if (response.statusCode === 404) return {};
+      if (response.statusCode < 200 || response.statusCode >= 300) return undefined;
+      return text === '' ? [] : JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
+}
