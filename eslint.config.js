@@ -23,7 +23,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bench/**', 'test/**', 'bin/**', '*.js', '*.mjs'],
+    files: ['bench/**', 'test/**', 'bin/**', 'scripts/**', '*.js', '*.mjs'],
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', performance: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', URL: 'readonly' },
     },

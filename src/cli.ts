@@ -32,6 +32,22 @@ Running the same command again resumes from the journal; nothing accepted is sen
 Exit codes: 0 all accepted, 2 bad flag/file/template/credentials, 3 invalid rows (nothing sent),
 4 authentication, 5 rejected or not sent, 6 in doubt, 130 interrupted.`;
 
+function addApiOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--key-id <id>', 'access key id').env('SINCH_KEY_ID'))
+    .option('--key-secret-file <file>', 'file (mode 0600) holding the key secret (or set SINCH_KEY_SECRET)')
+    .addOption(new Option('--project-id <id>', 'project id').env('SINCH_PROJECT_ID'))
+    .addOption(new Option('--region <region>', 'us, eu or br').env('SINCH_REGION').default('us'))
+    .addOption(
+      new Option('--api <form>', 'v1: POST /v1/projects/{p}/messages; v1beta: POST /v1beta/projects/{p}/batches:send')
+        .choices(['v1', 'v1beta'])
+        .env('SINCH_BATCH_API')
+        .default('v1'),
+    )
+    .addOption(new Option('--base-url <url>', 'batch API base URL (default: https://{region}.conversationbatch.api.sinch.com)').env('SINCH_BATCH_URL'))
+    .addOption(new Option('--auth-url <url>', 'OAuth2 token URL').env('SINCH_AUTH_URL').default('https://auth.sinch.com/oauth2/token'));
+}
+
 function addCheckOptions(command: Command): Command {
   return command
     .requiredOption('-t, --template <file>', 'the batch request body without recipients (JSON)')
@@ -91,21 +107,15 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
       setExitCode(await validateCommand(recipients, options, io));
     });
 
-  addCheckOptions(
+  const sendCommand = addCheckOptions(
     program
       .command('send')
       .description('validate every row, then send the batches (or, with --dry-run, only build them)')
       .argument('<recipients>', "recipient file (.csv .tsv .json .jsonl .ndjson), or '-' for stdin with --format"),
   )
     .option('--dry-run', 'validate and build the exact request bodies; no network')
-    .option('--out <dir>', 'with --dry-run: write the bodies as DIR/batch-00001.json, …')
-    .addOption(new Option('--key-id <id>', 'access key id').env('SINCH_KEY_ID'))
-    .option('--key-secret-file <file>', 'file (mode 0600) holding the key secret (or set SINCH_KEY_SECRET)')
-    .addOption(new Option('--project-id <id>', 'project id').env('SINCH_PROJECT_ID'))
-    .addOption(new Option('--region <region>', 'us, eu or br').env('SINCH_REGION').default('us'))
-    .addOption(new Option('--api <form>', 'v1: POST /v1/projects/{p}/messages; v1beta: POST /v1beta/projects/{p}/batches:send').choices(['v1', 'v1beta']).env('SINCH_BATCH_API').default('v1'))
-    .addOption(new Option('--base-url <url>', 'batch API base URL (default: https://{region}.conversationbatch.api.sinch.com)').env('SINCH_BATCH_URL'))
-    .addOption(new Option('--auth-url <url>', 'OAuth2 token URL').env('SINCH_AUTH_URL').default('https://auth.sinch.com/oauth2/token'))
+    .option('--out <dir>', 'with --dry-run: write the bodies as DIR/batch-00001.json, …');
+  addApiOptions(sendCommand)
     .option('--concurrency <n>', 'requests in flight at most', '4')
     .option('--rate <n>', 'recipients a second at most (default: unpaced)')
     .option('--max-attempts <n>', 'attempts per batch for refusals that prove nothing was accepted (429, connection refused)', '5')
@@ -117,6 +127,32 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .action(async (recipients: string, options: Record<string, unknown>) => {
       const { sendCommand } = await import('./commands/send.js');
       setExitCode(await sendCommand(recipients, options, io, { toolVersion: version, stop: interrupts.stop, abort: interrupts.abort, pid: process.pid, isAlive: processIsAlive }));
+    });
+
+  addApiOptions(
+    program
+      .command('status')
+      .description("the state of a run from its journal; --remote also asks the API for each batch's status")
+      .option('--journal <file>', 'the run journal (default: the only one in .batchsend/)')
+      .option('--remote', 'ask the API too (needs credentials)')
+      .option('--json', 'one JSON object on stdout'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ batchsend status\n  $ batchsend status --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl --remote\n\nExit codes: 0 all accepted, 5 some rejected or not sent, 6 some in doubt.')
+    .action(async (options: Record<string, unknown>) => {
+      const { statusCommand } = await import('./commands/status.js');
+      setExitCode(await statusCommand(options, io));
+    });
+
+  addApiOptions(
+    program
+      .command('cancel')
+      .description("cancel the run's batches that are still scheduled (send_after in the future)")
+      .option('--journal <file>', 'the run journal (default: the only one in .batchsend/)'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ batchsend cancel --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl')
+    .action(async (options: Record<string, unknown>) => {
+      const { cancelCommand } = await import('./commands/status.js');
+      setExitCode(await cancelCommand(options, io));
     });
 
   program

@@ -1,9 +1,8 @@
-import { relative } from 'node:path';
 import { ExitCode, ExitError } from '../exit-codes.js';
 import { openInput } from '../input/open.js';
 import type { RecipientEntry } from '../recipient/recipient.js';
 import type { Reporter, Summary } from '../report/reporter.js';
-import type { Io } from '../report/terminal.js';
+import { displayPath, type Io } from '../report/terminal.js';
 import { invalidRowsPath } from '../send/journal-path.js';
 import type { Template } from '../template/template.js';
 import { InvalidRowsWriter } from '../validate/invalid-rows.js';
@@ -64,7 +63,7 @@ export async function checkRows(
     await invalid?.close();
   }
   reporter.close();
-  const written = invalid !== undefined && invalid.count > 0 ? relative(io.cwd, invalidRowsPath(options.journal)) || 'invalid.csv' : undefined;
+  const written = invalid !== undefined && invalid.count > 0 ? displayPath(io.cwd, invalidRowsPath(options.journal)) : undefined;
   return { ...result, invalidFile: written };
 }
 

@@ -180,7 +180,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       reporter.batch({ index: result.index, state: result.state, rows: result.rows, recipients: result.recipients, batchId: result.batchId, status: result.status, attempts: result.attempts });
       if (result.state === 'rejected') reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) rejected: ${result.status} ${result.message ?? ''}`);
       if (result.state === 'in_doubt') reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) is in doubt: ${result.message ?? ''}`);
-      if (result.state === 'accepted' && result.message !== undefined) reporter.warning(`batch ${result.index}: ${result.message}`);
+      if (result.state === 'accepted' && result.message !== undefined) {
+        if (result.message.startsWith('WARNING')) reporter.warning(`batch ${result.index}: ${result.message}`);
+        else reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}): ${result.message}`);
+      }
     };
 
     let authFailure: ExitError | undefined;

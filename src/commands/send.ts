@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { BatchBodyBuilder, batchCount, entryJson, runIdFor } from '../batch/batch-body.js';
 import { EntrySpool, prepareOutDir, writeBatchFiles } from '../batch/batch-files.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
@@ -7,7 +7,7 @@ import { resolveApiSettings } from '../sinch/settings.js';
 import { readSecretFile } from './emulator.js';
 import type { SendRunOptions } from './send-run.js';
 import { createReporter } from '../report/reporter.js';
-import type { Io } from '../report/terminal.js';
+import { displayPath, type Io } from '../report/terminal.js';
 import { loadTemplate } from '../template/template.js';
 import { checkOptions, type RawCheckOptions } from './check-options.js';
 import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
@@ -57,9 +57,9 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
       throw new ExitError(ExitCode.internal, `rows do not reconcile: ${result.rows} read but ${accounted} accounted for — this is a bug; see the journal ${options.journal}`);
     }
     if (result.exitCode === ExitCode.interrupted) {
-      reporter.note(`Interrupted. Resume by running the same command again (journal: ${relative(io.cwd, options.journal)}).`);
+      reporter.note(`Interrupted. Resume by running the same command again (journal: ${displayPath(io.cwd, options.journal)}).`);
     } else if (result.exitCode === ExitCode.inDoubt) {
-      reporter.note(`Some batches are in doubt. See: batchsend status --journal ${relative(io.cwd, options.journal)} --remote; then run the same command again (add --resend-in-doubt to resend them).`);
+      reporter.note(`Some batches are in doubt. See: batchsend status --journal ${displayPath(io.cwd, options.journal)} --remote; then run the same command again (add --resend-in-doubt to resend them).`);
     } else if (result.exitCode === ExitCode.rejected && result.batches.notSent > 0) {
       reporter.note('Some batches were not sent. Run the same command again to send them.');
     }
@@ -90,7 +90,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
       await writeBatchFiles(options.out, spool.entries(), builder, options.batchSize, (index, rows, count) =>
         reporter.batch({ index, state: 'built', rows, recipients: count }),
       );
-      outDir = relative(io.cwd, options.out) || '.';
+      outDir = displayPath(io.cwd, options.out);
     }
     reporter.summary(unsentSummary('dry-run', result, batches, started, outDir));
     failOnInvalid(result, options);

@@ -1,3 +1,4 @@
+import { isAbsolute, relative } from 'node:path';
 import type { Writable } from 'node:stream';
 
 /** The process's streams and environment, passed in so that nothing below cli.ts touches `process`. */
@@ -33,4 +34,10 @@ export function formatDuration(ms: number): string {
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)} s`;
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+/** A path as the user would like to read it: relative to the working directory when inside it. */
+export function displayPath(cwd: string, path: string): string {
+  const rel = relative(cwd, path);
+  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }

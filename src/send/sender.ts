@@ -106,7 +106,10 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
   const resolve = async (batch: PlannedBatch, attempts: number, reason: string): Promise<'resend' | 'done'> => {
     const found = await lookUp(batch);
     if (typeof found === 'object') {
-      const message = found.count > 1 ? `the API holds ${found.count} batches tagged ${batch.tag}: sent more than once` : undefined;
+      const message =
+        found.count > 1
+          ? `WARNING: the API holds ${found.count} batches tagged ${batch.tag}: sent more than once`
+          : `${reason}; the lookup found it accepted (${found.batchId}), so it was not sent again`;
       await finish(batch, { t: 'accepted', batch: batch.index, batch_id: found.batchId, via: 'lookup' }, { state: 'accepted', batchId: found.batchId, attempts, message });
       return 'done';
     }

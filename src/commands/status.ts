@@ -1,0 +1,156 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { ExitCode, UsageError } from '../exit-codes.js';
+import type { Io } from '../report/terminal.js';
+import { displayPath, formatCount } from '../report/terminal.js';
+import { BatchClient } from '../sinch/batch-client.js';
+import { resolveApiSettings, type ApiSettings, type RawApiSettings } from '../sinch/settings.js';
+import { TokenProvider } from '../sinch/token.js';
+import { readJournal, type JournalState } from '../send/journal.js';
+import { TRACKING_BATCH_KEY } from '../template/template.js';
+import { readSecretFile } from './emulator.js';
+
+export interface RawJournalOptions extends RawApiSettings {
+  readonly journal?: string;
+  readonly remote?: boolean;
+  readonly json?: boolean;
+}
+
+/** The journal named by --journal, or the only one in .batchsend/. */
+export async function findJournal(raw: RawJournalOptions, cwd: string): Promise<{ path: string; state: JournalState }> {
+  let path = raw.journal;
+  if (path === undefined) {
+    const dir = join(cwd, '.batchsend');
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.journal.jsonl'));
+    if (names.length !== 1) {
+      throw new UsageError(
+        names.length === 0 ? 'no journal in .batchsend/: pass --journal FILE' : `${names.length} journals in .batchsend/: pass --journal FILE`,
+        names.map((name) => `  .batchsend/${name}`).join('\n') || undefined,
+      );
+    }
+    path = join(dir, names[0]!);
+  }
+  const state = await readJournal(path);
+  if (state === undefined) throw new UsageError(`journal ${path}: no such file`);
+  return { path, state };
+}
+
+async function apiFor(raw: RawJournalOptions, io: Io): Promise<ApiSettings> {
+  const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', raw.keySecretFile);
+  return resolveApiSettings(raw, io.env, secret);
+}
+
+/** The API, for commands that make a few requests of their own. */
+export async function withApi<T>(raw: RawJournalOptions, io: Io, use: (client: BatchClient, token: () => Promise<string>) => Promise<T>): Promise<T> {
+  const settings = await apiFor(raw, io);
+  const agent = new Agent({ connections: 4, connect: { timeout: 10_000 } });
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  const tokens = new TokenProvider(settings, agent, { now: Date.now, random: Math.random, sleep, maxAttempts: 4, baseMs: 1000, timeoutMs: 30_000 });
+  const client = new BatchClient(settings, agent, { headersTimeoutMs: 30_000, deadlineMs: 30_000, now: Date.now });
+  try {
+    return await use(client, () => tokens.get());
+  } finally {
+    await agent.close();
+  }
+}
+
+/** `batchsend status`: the state of a run from its journal; --remote asks the API too. */
+export async function statusCommand(raw: RawJournalOptions, io: Io): Promise<number> {
+  const { path, state } = await findJournal(raw, io.cwd);
+  const m = state.manifest;
+  const counts = { accepted: 0, rejected: 0, not_sent: 0, in_doubt: 0, pending: 0 };
+  const open: Array<{ batch: number; state: string; rows?: [number, number]; reason?: string }> = [];
+  for (let index = 1; index <= m.batches; index++) {
+    const record = state.batches.get(index);
+    const rows = state.shapes.get(index)?.rows;
+    if (record === undefined) {
+      counts.pending++;
+      continue;
+    }
+    if (record.t === 'accepted') counts.accepted++;
+    else if (record.t === 'rejected') {
+      counts.rejected++;
+      open.push({ batch: index, state: 'rejected', rows, reason: `${record.status} ${record.message}` });
+    } else if (record.t === 'not_sent') {
+      counts.not_sent++;
+      open.push({ batch: index, state: 'not sent', rows, reason: record.reason });
+    } else {
+      counts.in_doubt++;
+      open.push({ batch: index, state: 'in doubt', rows, reason: record.t === 'in_doubt' ? record.reason : 'stopped while sending' });
+    }
+  }
+  let remote: Array<{ batch: number; batch_id: string | null; status: string }> | undefined;
+  if (raw.remote) {
+    remote = await withApi(raw, io, async (client, token) => {
+      const out: Array<{ batch: number; batch_id: string | null; status: string }> = [];
+      const signal = new AbortController().signal;
+      for (let index = 1; index <= m.batches; index++) {
+        const id = state.batchIds.get(index);
+        const record = state.batches.get(index);
+        if (id !== undefined) {
+          const found = await client.getBatch(id, await token(), signal);
+          out.push({ batch: index, batch_id: id, status: found?.status ?? 'NOT FOUND' });
+        } else if (record !== undefined && (record.t === 'sending' || record.t === 'in_doubt')) {
+          const found = await client.findByMetadata(TRACKING_BATCH_KEY, `${m.run_id}:${index}`, await token(), signal);
+          out.push({
+            batch: index,
+            batch_id: found?.[0]?.batchId ?? null,
+            status: found === undefined ? 'LOOKUP FAILED' : found.length === 0 ? 'ABSENT (safe to resend)' : `FOUND ${found.map((f) => f.status).join(', ')}`,
+          });
+        }
+      }
+      return out;
+    });
+  }
+  if (raw.json) {
+    io.stdout.write(`${JSON.stringify({ event: 'status', journal: path, run_id: m.run_id, created: m.created, batches: m.batches, recipients: m.recipients, finished: state.finished, counts, open, ...(remote ? { remote } : {}) })}\n`);
+  } else {
+    const lines = [
+      `Run ${m.run_id} (journal ${displayPath(io.cwd, path)}), started ${m.created}`,
+      `  ${formatCount(m.batches)} batches, ${formatCount(m.recipients)} recipients, project ${m.project_id}, API ${m.api}`,
+      `  accepted ${counts.accepted}, rejected ${counts.rejected}, not sent ${counts.not_sent}, in doubt ${counts.in_doubt}, not yet tried ${counts.pending}${state.finished ? ' — finished' : ''}`,
+      ...open.map((o) => `  batch ${o.batch}${o.rows ? ` (rows ${o.rows[0]}–${o.rows[1]})` : ''}: ${o.state}${o.reason ? `: ${o.reason}` : ''}`),
+      ...(remote ?? []).map((r) => `  batch ${r.batch}: ${r.batch_id ?? '-'} ${r.status}`),
+    ];
+    io.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return counts.in_doubt > 0 ? ExitCode.inDoubt : counts.rejected + counts.not_sent + counts.pending > 0 ? ExitCode.rejected : ExitCode.ok;
+}
+
+/** `batchsend cancel`: cancel the run's batches still scheduled (send_after in the future). */
+export async function cancelCommand(raw: RawJournalOptions, io: Io): Promise<number> {
+  const { path, state } = await findJournal(raw, io.cwd);
+  const now = Date.now();
+  const scheduled: Array<{ batch: number; id: string }> = [];
+  for (const [batch, record] of state.batches) {
+    if (record.t === 'accepted' && record.batch_id !== null && record.send_after !== undefined && Date.parse(record.send_after) > now) {
+      scheduled.push({ batch, id: record.batch_id });
+    }
+  }
+  if (scheduled.length === 0) {
+    io.stdout.write(`Nothing to cancel: no batch of journal ${displayPath(io.cwd, path)} is scheduled for later.\n`);
+    return ExitCode.ok;
+  }
+  const { JournalWriter } = await import('../send/journal.js');
+  const journal = await JournalWriter.open(path);
+  const results = await withApi(raw, io, async (client, token) => {
+    const signal = new AbortController().signal;
+    const out: Array<{ batch: number; id: string; cancelled: boolean }> = [];
+    for (const { batch, id } of scheduled) {
+      await journal.append({ t: 'cancel_requested', batch });
+      await client.cancel(id, await token(), signal);
+      // The API answers 200 whatever happens: confirm.
+      const after = await client.getBatch(id, await token(), signal);
+      out.push({ batch, id, cancelled: after?.status === 'CANCELLED' });
+    }
+    return out;
+  });
+  await journal.close();
+  const failed = results.filter((r) => !r.cancelled);
+  io.stdout.write(
+    `${results.map((r) => `batch ${r.batch} (${r.id}): ${r.cancelled ? 'cancelled' : 'NOT cancelled (already started?)'}`).join('\n')}\n` +
+      `${results.length - failed.length} of ${results.length} scheduled batches cancelled.\n`,
+  );
+  return failed.length > 0 ? ExitCode.rejected : ExitCode.ok;
+}
