@@ -25,7 +25,7 @@ export default tseslint.config(
   {
     files: ['bench/**', 'test/**', 'bin/**', 'scripts/**', '*.js', '*.mjs'],
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', performance: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', URL: 'readonly' },
+      globals: { process: 'readonly', console: 'readonly', performance: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', fetch: 'readonly', URL: 'readonly' },
     },
     rules: { 'no-console': 'off' },
   },

@@ -47,13 +47,14 @@ writeFileSync(
 );
 
 /** Run node with args; wall time in ms and peak RSS in MiB of the child. */
-async function measure(args) {
+async function measure(args, extraEnv = {}, cwd = root) {
   const rssFile = join(data, `rss-${process.pid}.json`);
   rmSync(rssFile, { force: true });
   const started = performance.now();
   const child = spawn(process.execPath, ['--import', rssHook, ...args], {
-    env: { ...process.env, BENCH_RSS_FILE: rssFile, CI: 'true', NO_COLOR: '1' },
+    env: { ...process.env, BENCH_RSS_FILE: rssFile, CI: 'true', NO_COLOR: '1', ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
+    cwd,
   });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -111,9 +112,76 @@ async function startup(repeats) {
   );
 }
 
+/** Start `batchsend emulator` as its own process; resolves with its address and a stop function. */
+async function emulator(flags) {
+  const child = spawn(process.execPath, [bin, 'emulator', '--port', '0', '--json', ...flags], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const { createInterface } = await import('node:readline');
+  const [line] = await once(createInterface({ input: child.stdout }), 'line');
+  const info = JSON.parse(line);
+  const stats = async () => (await fetch(`${info.url}/_emulator/stats`)).json();
+  return { info, stats, stop: async () => (child.kill('SIGTERM'), await once(child, 'close')) };
+}
+
+function apiEnv(info) {
+  return { SINCH_BATCH_URL: info.url, SINCH_AUTH_URL: info.auth_url, SINCH_PROJECT_ID: info.project_id, SINCH_KEY_ID: info.key_id, SINCH_KEY_SECRET: info.key_secret };
+}
+
+async function sendBench(rows, csvParseMs) {
+  const file = await generate(rows);
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const fast = await emulator(['--fast']);
+  const work = mkdtempSync(join(tmpdir(), 'batchsend-bench-'));
+  const ours = await measure([bin, 'send', file, '--template', template, '--journal', join(work, 'bench.journal.jsonl')], apiEnv(fast.info), work);
+  const ourStats = await fast.stats();
+  await fast.stop();
+  const fresh = await emulator(['--fast']);
+  const { info } = fresh;
+  const naive = await measure([join(root, 'bench', 'naive-send.mjs'), file, info.url, info.auth_url, info.project_id, info.key_id, info.key_secret]);
+  const naiveStats = await fresh.stats();
+  await fresh.stop();
+  rmSync(work, { recursive: true, force: true });
+  console.log(
+    `send ${rows.toLocaleString('en-US')} rows to the emulator (fast mode): batchsend ${fmt(ours.ms)} ms, peak RSS ${fmt(ours.rssMiB)} MiB, ` +
+      `${ourStats.tokenRequests} token request(s), ${ourStats.acceptedRecipients} accepted, ${ourStats.recipientsAcceptedTwice} twice; ` +
+      `naive loop ${fmt(naive.ms)} ms, peak RSS ${fmt(naive.rssMiB)} MiB (${naiveStats.acceptedRecipients} accepted). ` +
+      `naive / batchsend ${fmt(naive.ms / ours.ms, 2)}x (target >= 3x); batchsend / csv-parse alone ${fmt(ours.ms / csvParseMs, 2)}x (target <= 3x)`,
+  );
+}
+
+async function pacedBench(rate, rows) {
+  const file = await generate(rows);
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const queue = await emulator(['--drain-rate', String(rate), '--queue-capacity', String(rate * 4)]);
+  const work = mkdtempSync(join(tmpdir(), 'batchsend-bench-'));
+  const samples = [];
+  const poll = setInterval(async () => {
+    const s = await queue.stats();
+    samples.push({ at: performance.now(), accepted: s.acceptedRecipients });
+  }, 100);
+  await measure([bin, 'send', file, '--template', template, '--journal', join(work, 'paced.journal.jsonl'), '--rate', String(rate)], apiEnv(queue.info), work);
+  clearInterval(poll);
+  const stats = await queue.stats();
+  await queue.stop();
+  rmSync(work, { recursive: true, force: true });
+  // Sustained rate: from the first acceptance to the last.
+  const first = samples.find((s) => s.accepted > 0);
+  const last = samples.find((s) => s.accepted === stats.acceptedRecipients) ?? samples.at(-1);
+  const achieved = (last.accepted - first.accepted) / ((last.at - first.at) / 1000);
+  const limited = stats.responses['429'] ?? 0;
+  console.log(
+    `paced send against a queue draining at ${rate}/s (capacity ${rate * 4}): ${stats.acceptedRecipients} accepted, sustained ${fmt(achieved)}/s = ` +
+      `${fmt((achieved / rate) * 100, 1)}% of the drain rate (target >= 97%), ${limited} of ${stats.sendRequests} requests answered 429 ` +
+      `(${fmt((limited / Math.max(1, stats.sendRequests)) * 100, 1)}%, target <= 1%)`,
+  );
+}
+
 console.log(`node ${process.version}; medians of runs made in this process, alternating the compared commands`);
 await startup(quick ? 5 : 15);
 const one = await compare(quick ? 100_000 : 1_000_000, quick ? 1 : 3);
+await sendBench(quick ? 100_000 : 1_000_000, one.csvParseMs);
+await pacedBench(quick ? 5000 : 5000, quick ? 25_000 : 60_000);
 if (!quick) {
   const five = await compare(5_000_000, 1);
   console.log(

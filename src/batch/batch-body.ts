@@ -29,6 +29,11 @@ export function batchCount(validRows: number, batchSize: number): number {
 /** One `recipient_and_params` element as JSON, with the row's line in its metadata when tracking. */
 export function entryJson(line: number, entry: RecipientEntry, tracking: boolean): string {
   if (!tracking) return JSON.stringify(entry);
+  if (entry.message_metadata === undefined && entry.conversation_metadata === undefined) {
+    // The common case, a million times over: append the metadata instead of copying the entry.
+    const json = JSON.stringify(entry);
+    return `${json.slice(0, -1)},"message_metadata":{"${TRACKING_ROW_KEY}":"${line}"}}`;
+  }
   return JSON.stringify({ ...entry, message_metadata: { ...entry.message_metadata, [TRACKING_ROW_KEY]: String(line) } });
 }
 

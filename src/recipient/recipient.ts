@@ -61,7 +61,7 @@ const metadataObject = z.record(z.string(), z.unknown());
 
 /** The API's `Recipient`: a contact id, or channel identities. */
 export const recipientSchema = z.union([
-  z.strictObject({ contact_id: z.string().trim().min(1, 'contact_id must not be empty') }),
+  // identified_by first: the common form (DISPATCH apps allow only it), so zod rarely tries both.
   z.strictObject({
     identified_by: z.strictObject({
       channel_identities: z
@@ -69,6 +69,7 @@ export const recipientSchema = z.union([
         .min(1, 'needs at least one channel identity'),
     }),
   }),
+  z.strictObject({ contact_id: z.string().trim().min(1, 'contact_id must not be empty') }),
 ]);
 
 /** An API-shaped row: `{"recipient": {...}, "parameters": {...}}` as in `recipient_and_params`. */
