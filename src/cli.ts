@@ -156,6 +156,32 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     });
 
   program
+    .command('listen')
+    .description("receive the app's delivery callbacks, verify their signature, store them beside the journal")
+    .option('--port <n>', 'port to listen on', '8080')
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--journal <file>', 'the run journal; callbacks go to <journal>.callbacks.jsonl')
+    .option('--secret-file <file>', 'file (mode 0600) with the webhook secret (or set SINCH_WEBHOOK_SECRET)')
+    .option('--json', 'print the address as one JSON line')
+    .addHelpText('after', '\nExamples:\n  $ SINCH_WEBHOOK_SECRET=… batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl\n\nWithout a secret, unsigned callbacks are accepted (and it says so). Ctrl-C stops it.')
+    .action(async (options: Record<string, unknown>) => {
+      const { listenCommand } = await import('./commands/listen.js');
+      setExitCode(await listenCommand(options, io, interrupts.stop()));
+    });
+
+  program
+    .command('report')
+    .description('join the stored callbacks to the rows: delivered / failed / pending, reasons, failed rows as CSV')
+    .option('--journal <file>', 'the run journal (default: the only one in .batchsend/)')
+    .option('--failed <file>', 'write the failed rows (original columns + status, reason) here: a CSV that send accepts')
+    .option('--json', 'one JSON object on stdout')
+    .addHelpText('after', '\nExamples:\n  $ batchsend report\n  $ batchsend report --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl --failed failed.csv')
+    .action(async (options: Record<string, unknown>) => {
+      const { reportCommand } = await import('./commands/report.js');
+      setExitCode(await reportCommand(options, io));
+    });
+
+  program
     .command('emulator')
     .description('a local stand-in for the Sinch auth and Batch API, for trying batchsend and for tests')
     .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8787')
@@ -171,6 +197,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .option('--webhook <url>', 'send delivery callbacks here')
     .addOption(new Option('--webhook-secret <secret>', 'sign callbacks with this secret').env('SINCH_WEBHOOK_SECRET'))
     .option('--failure-rate <p>', 'share of recipients (0..1) whose delivery fails with RECIPIENT_NOT_REACHABLE', '0')
+    .option('--substitution-failure-rate <p>', "share of recipients (0..1) failed with the brief's asynchronous BAD_REQUEST", '0')
     .option('--fault <spec>', 'inject a fault, repeatable: ROUTE:KIND[=N][,times=N|,rate=P][,retry-after=S]', (value: string, all: string[] = []) => [...all, value])
     .option('--json', 'print the address as one JSON line')
     .addHelpText(

@@ -18,6 +18,7 @@ export interface RawEmulatorOptions {
   readonly webhook?: string;
   readonly webhookSecret?: string;
   readonly failureRate?: string;
+  readonly substitutionFailureRate?: string;
   readonly fault?: readonly string[];
   readonly json?: boolean;
 }
@@ -65,6 +66,7 @@ export async function emulatorOptions(raw: RawEmulatorOptions): Promise<Emulator
     webhookUrl: raw.webhook,
     webhookSecret: raw.webhookSecret,
     deliveryFailureRate: number('--failure-rate', raw.failureRate, 0, 1),
+    substitutionFailureRate: number('--substitution-failure-rate', raw.substitutionFailureRate, 0, 1),
     faults,
     // Bodies are kept only for callbacks: a long-running emulator must not grow with every batch.
     keepBodies: false,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Agent } from 'undici';
 import { BatchBodyBuilder, batchCount, entryJson, runIdFor, type BatchShape } from '../batch/batch-body.js';
 import { EntrySpool } from '../batch/batch-files.js';
@@ -98,6 +98,9 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       version: 1,
       run_id: runId,
       input_sha256: checked.inputSha256!,
+      input: options.recipients === '-' ? null : resolve(io.cwd, options.recipients),
+      format: options.format,
+      delimiter: options.delimiter,
       template_sha256: sha256(template.text),
       batch_size: options.batchSize,
       tracking: options.tracking,
@@ -150,18 +153,20 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     async function* planned(): AsyncGenerator<PlannedBatch> {
       let index = 0;
       let entries: string[] = [];
-      let first = 0;
-      let last = 0;
+      let lines: Array<[number, number]> = [];
       const make = (): PlannedBatch => {
         index++;
         const body = Buffer.from(builder.body(index, entries));
-        const batch = { index, rows: [first, last] as [number, number], recipients: entries.length, body, sha256: sha256(body), tag: builder.batchTag(index) };
+        const rows: [number, number] = [lines[0]![0], lines.at(-1)![1]];
+        const batch = { index, rows, recipients: entries.length, body, sha256: sha256(body), lines, tag: builder.batchTag(index) };
         entries = [];
+        lines = [];
         return batch;
       };
       for await (const entry of spool.entries()) {
-        if (entries.length === 0) first = entry.line;
-        last = entry.line;
+        const run = lines.at(-1);
+        if (run !== undefined && run[1] === entry.line - 1) run[1] = entry.line;
+        else lines.push([entry.line, entry.line]);
         entries.push(entry.json);
         if (entries.length === options.batchSize) yield make();
       }

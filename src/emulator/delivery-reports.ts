@@ -6,6 +6,11 @@ import { ulid } from './ids.js';
 export interface DeliveryOptions {
   /** Share of recipients (0..1, chosen by a hash of the identity) whose message fails to deliver. */
   readonly failureRate: number;
+  /**
+   * Share of recipients (0..1, by hash) whose substitution the API refuses although batchsend's
+   * own checks passed — the brief's asynchronous BAD_REQUEST, for demos and report tests.
+   */
+  readonly substitutionFailureRate?: number;
 }
 
 const placeholderCache = new WeakMap<object, readonly string[]>();
@@ -20,11 +25,13 @@ function placeholdersOf(batch: StoredBatch): readonly string[] {
 }
 
 /** Why substitution fails for this recipient, in the brief's words, or undefined if it does not. */
-function substitutionFailure(batch: StoredBatch, index: number): string | undefined {
-  const parameters = batch.request.recipient_and_params[index]!.parameters ?? {};
+function substitutionFailure(batch: StoredBatch, index: number, rate: number): string | undefined {
+  const entry = batch.request.recipient_and_params[index]!;
+  const parameters = entry.parameters ?? {};
   const blankKey = Object.keys(parameters).some((key) => key.trim() === '');
   const emptyValue = placeholdersOf(batch).some((name) => (parameters[name] ?? '').trim() === '');
-  if (!blankKey && !emptyValue) return undefined;
+  const chosen = unreachable(`substitution:${JSON.stringify(entry.recipient)}`, rate);
+  if (!blankKey && !emptyValue && !chosen) return undefined;
   return `Validation failed after parameters substitution for batch [${batch.id}] and message at index [${index}]. Details: [Parameter key cannot be blank and value cannot be empty.]`;
 }
 
@@ -66,7 +73,7 @@ export function deliveryReports(batch: StoredBatch, index: number, options: Deli
     correlation_id: request.correlation_id ?? '',
   });
   const messageId = ulid(now);
-  const failure = substitutionFailure(batch, index);
+  const failure = substitutionFailure(batch, index, options.substitutionFailureRate ?? 0);
   if (failure !== undefined) {
     return [
       envelope(

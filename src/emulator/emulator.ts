@@ -38,6 +38,8 @@ export interface EmulatorOptions {
   readonly webhookRetryBaseMs?: number;
   /** Share of recipients whose delivery fails with RECIPIENT_NOT_REACHABLE (default 0). */
   readonly deliveryFailureRate?: number;
+  /** Share of recipients whose substitution fails with the brief's BAD_REQUEST (default 0). */
+  readonly substitutionFailureRate?: number;
   readonly faults?: readonly FaultRule[];
   /** Remember every accepted recipient to count those accepted twice (default true). */
   readonly trackRecipients?: boolean;
@@ -178,7 +180,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const tick = (): void => {
     store.tick(
       (batch, index) => {
-        if (webhook !== undefined) for (const report of deliveryReports(batch, index, { failureRate: options.deliveryFailureRate ?? 0 }, now())) webhook.send(report);
+        if (webhook !== undefined) for (const report of deliveryReports(batch, index, { failureRate: options.deliveryFailureRate ?? 0, substitutionFailureRate: options.substitutionFailureRate ?? 0 }, now())) webhook.send(report);
       },
       (batch) => webhook?.send(batchStatusNotification(batch, now())),
     );

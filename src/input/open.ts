@@ -1,3 +1,4 @@
+import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { UsageError } from '../exit-codes.js';
@@ -26,4 +27,12 @@ export async function openInput(path: string, stdin: AsyncIterable<Buffer>): Pro
       throw new UsageError(`${path}: cannot be read (${code ?? String(error)})`, undefined, { cause: error });
     }
   })();
+}
+
+/** Pass bytes through, feeding them to `hash` on the way. */
+export async function* hashing(bytes: AsyncIterable<Buffer>, hash: Hash): AsyncGenerator<Buffer> {
+  for await (const chunk of bytes) {
+    hash.update(chunk);
+    yield chunk;
+  }
 }

@@ -14,6 +14,10 @@ export interface Manifest {
   readonly version: 1;
   readonly run_id: string;
   readonly input_sha256: string;
+  /** Where the input was, to read the rows again for a report; null for stdin. */
+  readonly input: string | null;
+  readonly format: string;
+  readonly delimiter: string;
   readonly template_sha256: string;
   readonly batch_size: number;
   readonly tracking: boolean;
@@ -28,7 +32,16 @@ export interface Manifest {
 }
 
 export type BatchRecord =
-  | { t: 'sending'; batch: number; attempt: number; sha256: string; rows: [number, number]; recipients: number }
+  | {
+      t: 'sending';
+      batch: number;
+      attempt: number;
+      sha256: string;
+      rows: [number, number];
+      recipients: number;
+      /** The input lines of the batch's recipients, in order, as [first, last] runs. */
+      lines: Array<[number, number]>;
+    }
   | { t: 'accepted'; batch: number; batch_id: string | null; send_after?: string; via?: 'answer' | 'lookup' }
   | { t: 'rejected'; batch: number; status: number; message: string }
   | { t: 'not_sent'; batch: number; reason: string }
@@ -43,8 +56,8 @@ export interface JournalState {
   readonly manifest: Manifest;
   /** The last record of each batch that has any. */
   readonly batches: Map<number, BatchRecord>;
-  /** Row range and size of each batch seen in a `sending` record. */
-  readonly shapes: Map<number, { rows: [number, number]; recipients: number; sha256: string }>;
+  /** Row range, size and lines of each batch seen in a `sending` record. */
+  readonly shapes: Map<number, { rows: [number, number]; recipients: number; sha256: string; lines: Array<[number, number]> }>;
   /** Accepted batch ids, kept even after a later cancel request. */
   readonly batchIds: Map<number, string>;
   readonly finished: boolean;
@@ -66,7 +79,7 @@ export function parseJournal(path: string, text: string): JournalState {
   const manifest = records[0];
   if (manifest?.t !== 'manifest') throw new UsageError(`journal ${path}: no manifest on line 1`, 'pass --new-run to start a new run');
   const batches = new Map<number, BatchRecord>();
-  const shapes = new Map<number, { rows: [number, number]; recipients: number; sha256: string }>();
+  const shapes = new Map<number, { rows: [number, number]; recipients: number; sha256: string; lines: Array<[number, number]> }>();
   const batchIds = new Map<number, string>();
   let finished = false;
   for (const record of records.slice(1)) {
@@ -75,7 +88,7 @@ export function parseJournal(path: string, text: string): JournalState {
       continue;
     }
     if (record.t === 'manifest') continue;
-    if (record.t === 'sending') shapes.set(record.batch, { rows: record.rows, recipients: record.recipients, sha256: record.sha256 });
+    if (record.t === 'sending') shapes.set(record.batch, { rows: record.rows, recipients: record.recipients, sha256: record.sha256, lines: record.lines ?? [record.rows] });
     if (record.t === 'accepted' && record.batch_id !== null) batchIds.set(record.batch, record.batch_id);
     if (record.t === 'cancel_requested') continue;
     batches.set(record.batch, record);
@@ -149,25 +162,29 @@ export async function createJournal(path: string, manifest: Manifest): Promise<v
  * Appends records, each durable (fdatasync) before its promise resolves. Appends that arrive
  * together share one write and one sync (group commit), so concurrency does not multiply syncs.
  */
-export class JournalWriter {
+export class JournalWriter<T extends object = JournalRecord> {
   private queue: Array<{ line: string; done: () => void; fail: (e: unknown) => void }> = [];
   private writing = false;
 
   private constructor(private readonly handle: FileHandle) {}
 
-  static async open(path: string): Promise<JournalWriter> {
+  /** Open for appending (the file is created if missing). */
+  static async open<T extends object = JournalRecord>(path: string): Promise<JournalWriter<T>> {
     // Drop a torn last line before appending after it.
-    const text = await readFile(path, 'utf8');
+    const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    });
     if (text !== '' && !text.endsWith('\n')) {
       const cut = text.lastIndexOf('\n') + 1;
       const handle = await open(path, 'r+');
       await handle.truncate(Buffer.byteLength(text.slice(0, cut)));
       await handle.close();
     }
-    return new JournalWriter(await open(path, 'a'));
+    return new JournalWriter<T>(await open(path, 'a'));
   }
 
-  append(record: JournalRecord): Promise<void> {
+  append(record: T): Promise<void> {
     return new Promise((done, fail) => {
       this.queue.push({ line: `${JSON.stringify(record)}\n`, done, fail });
       if (!this.writing) void this.flush();

@@ -12,6 +12,8 @@ export interface PlannedBatch {
   readonly recipients: number;
   readonly body: Buffer;
   readonly sha256: string;
+  /** The input lines of its recipients, as [first, last] runs. */
+  readonly lines: Array<[number, number]>;
   /** The batchsend_batch value, for lookups. */
   readonly tag: string;
 }
@@ -156,7 +158,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
         throw error;
       }
       attempts++;
-      await deps.journal.append({ t: 'sending', batch: batch.index, attempt: attempts, sha256: batch.sha256, rows: batch.rows, recipients: batch.recipients });
+      await deps.journal.append({ t: 'sending', batch: batch.index, attempt: attempts, sha256: batch.sha256, rows: batch.rows, recipients: batch.recipients, lines: batch.lines });
       const outcome: SendOutcome = await deps.client.send(batch.body, token, deps.abort);
       switch (outcome.kind) {
         case 'accepted':

@@ -16,10 +16,14 @@ export class InvalidRowsWriter {
   private header: readonly string[] | undefined;
   private stream: WriteStream | undefined;
   private opening: Promise<WriteStream> | undefined;
-  private readonly objects: Array<{ value: unknown; error: string }> = [];
+  private readonly objects: Array<{ value: unknown; extra: readonly string[] }> = [];
   count = 0;
 
-  constructor(private readonly path: string) {}
+  /** `extraColumns` follow the original ones: `batchsend_error` here, `status, reason` for failed rows. */
+  constructor(
+    private readonly path: string,
+    private readonly extraColumns: readonly string[] = [ERROR_COLUMN],
+  ) {}
 
   /** Remove an invalid.csv left by an earlier run, so what is there afterwards is this run's. */
   async clearStale(): Promise<void> {
@@ -30,12 +34,13 @@ export class InvalidRowsWriter {
     this.header = names;
   }
 
-  async add(error: string, original: OriginalRow): Promise<void> {
+  async add(extra: string | readonly string[], original: OriginalRow): Promise<void> {
     this.count++;
+    const cells = typeof extra === 'string' ? [extra] : extra;
     if ('values' in original && this.header !== undefined) {
-      await this.write(csvLine([...original.values, error]));
+      await this.write(csvLine([...original.values, ...cells]));
     } else {
-      this.objects.push({ value: 'value' in original ? original.value : undefined, error });
+      this.objects.push({ value: 'value' in original ? original.value : undefined, extra: cells });
     }
   }
 
@@ -53,13 +58,13 @@ export class InvalidRowsWriter {
         }
       }
       this.header = columns;
-      for (const { value, error } of this.objects) {
+      for (const { value, extra } of this.objects) {
         const record = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
         const cells = columns.map((key) => {
           const cell = record[key];
           return cell === undefined || cell === null ? '' : typeof cell === 'string' ? cell : typeof cell === 'object' ? JSON.stringify(cell) : String(cell);
         });
-        await this.write(csvLine([...cells, error]));
+        await this.write(csvLine([...cells, ...extra]));
       }
     }
     if (this.opening !== undefined) await this.opening;
@@ -80,7 +85,7 @@ export class InvalidRowsWriter {
   private async open(): Promise<WriteStream> {
     await mkdir(dirname(this.path), { recursive: true });
     this.stream = createWriteStream(this.path);
-    this.stream.write(csvLine([...(this.header ?? []), ERROR_COLUMN]));
+    this.stream.write(csvLine([...(this.header ?? []), ...this.extraColumns]));
     return this.stream;
   }
 }

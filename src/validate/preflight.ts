@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { UsageError } from '../exit-codes.js';
 import { readCsv } from '../input/csv-reader.js';
+import { hashing } from '../input/open.js';
 import { decodeToUtf8 } from '../input/decode.js';
 import type { InputFormat } from '../input/format.js';
 import { readJsonArray, readJsonLines } from '../input/json-reader.js';
@@ -113,11 +114,4 @@ export async function preflight(
     throw new UsageError(`${options.file}: no data rows`, 'pass --allow-empty if an empty file is expected');
   }
   return { ...counts, inputSha256: hash?.digest('hex') };
-}
-
-async function* hashing(bytes: AsyncIterable<Buffer>, hash: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
-  for await (const chunk of bytes) {
-    hash.update(chunk);
-    yield chunk;
-  }
 }

@@ -51,7 +51,7 @@ describe('batchsend status and cancel', () => {
 });
 
 describe('npm run demo', () => {
-  it('sends the demo file through the emulator: one row skipped, a 503 resolved by lookup, nobody twice', async () => {
+  it('runs the whole loop: one row skipped, a 503 resolved by lookup, nobody twice, the brief\'s failure mapped to its line', async () => {
     const { spawnSync } = await import('node:child_process');
     const { join } = await import('node:path');
     const { ROOT } = await import('../helpers.js');
@@ -61,5 +61,9 @@ describe('npm run demo', () => {
     expect(run.stderr).toContain('the lookup found it accepted');
     expect(run.stderr).toContain('1,200 read = 1,199 accepted + 0 rejected + 1 invalid');
     expect(run.stderr).toContain('accepted 12 batches, 1199 recipients, 0 of them twice');
+    expect(run.stdout).toMatch(/BAD_REQUEST +1 +e\.g\. line \d+: Validation failed after parameters substitution for batch \[\w+\] and message at index \[\d+\]/);
+    expect(run.stdout).toContain('callbacks   2,');
+    expect(run.stdout).toContain('0 matched no row of this run');
+    expect(run.stdout).toMatch(/Failed rows written to .*failed\.csv/);
   });
 });
