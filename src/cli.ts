@@ -114,7 +114,8 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
       .argument('<recipients>', "recipient file (.csv .tsv .json .jsonl .ndjson), or '-' for stdin with --format"),
   )
     .option('--dry-run', 'validate and build the exact request bodies; no network')
-    .option('--out <dir>', 'with --dry-run: write the bodies as DIR/batch-00001.json, …');
+    .option('--out <dir>', 'with --dry-run: write the bodies as DIR/batch-00001.json, …')
+    .option('--force', 'with --out: replace files in DIR that batchsend did not write');
   addApiOptions(sendCommand)
     .option('--concurrency <n>', 'requests in flight at most', '4')
     .option('--rate <n>', 'recipients a second at most (default: unpaced)')
@@ -174,6 +175,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .description('join the stored callbacks to the rows: delivered / failed / pending, reasons, failed rows as CSV')
     .option('--journal <file>', 'the run journal (default: the only one in .batchsend/)')
     .option('--failed <file>', 'write the failed rows (original columns + status, reason) here: a CSV that send accepts')
+    .option('--force', 'replace --failed FILE even if batchsend did not write it')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExamples:\n  $ batchsend report\n  $ batchsend report --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl --failed failed.csv')
     .action(async (options: Record<string, unknown>) => {

@@ -3,7 +3,9 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { UsageError } from '../exit-codes.js';
 import type { BatchBodyBuilder } from './batch-body.js';
+import { chunk } from './chunk.js';
 
 export interface SpooledEntry {
   readonly line: number;
@@ -25,7 +27,7 @@ export class EntrySpool {
   private buffer = '';
 
   constructor(readonly path: string) {
-    this.stream = createWriteStream(path);
+    this.stream = createWriteStream(path, { mode: 0o600 });
   }
 
   add(line: number, entryJson: string): Promise<void> | undefined {
@@ -70,34 +72,46 @@ export async function writeBatchFiles(
   onBatch: (index: number, rows: readonly [number, number], recipients: number) => void,
 ): Promise<number> {
   let index = 0;
-  let current: string[] = [];
-  let firstLine = 0;
-  let lastLine = 0;
-  const flush = async (): Promise<void> => {
+  for await (const group of chunk(entries, batchSize)) {
     index++;
-    await writeFile(join(dir, batchFileName(index)), builder.body(index, current));
-    onBatch(index, [firstLine, lastLine], current.length);
-    current = [];
-  };
-  for await (const entry of entries) {
-    if (current.length === 0) firstLine = entry.line;
-    lastLine = entry.line;
-    current.push(entry.json);
-    if (current.length === batchSize) await flush();
+    await writeFile(join(dir, batchFileName(index)), builder.body(index, group.map((entry) => entry.json)), { mode: 0o600 });
+    onBatch(index, [group[0]!.line, group.at(-1)!.line], group.length);
   }
-  if (current.length > 0) await flush();
   return index;
 }
 
-/** Prepare `--out DIR`: create it, and remove batch files an earlier dry run left there. */
-export async function prepareOutDir(dir: string): Promise<number> {
-  await mkdir(dir, { recursive: true });
+const MARKER = '.batchsend-dry-run';
+const SPOOL = /^\.batchsend-spool-/;
+
+/**
+ * Check `--out DIR` before any row is read: create it; a directory holding anything but what an
+ * earlier dry run wrote is refused unless `force` — a dry run must not overwrite unrelated files.
+ */
+export async function checkOutDir(dir: string, force: boolean): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const names = await readdir(dir);
+  const ours = names.includes(MARKER);
+  const foreign = names.filter((name) => name !== MARKER && !SPOOL.test(name) && !(ours && BATCH_FILE.test(name)));
+  if (foreign.length > 0 && !force) {
+    throw new UsageError(
+      `--out ${dir} holds files batchsend did not write (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''})`,
+      'use an empty or new directory, or pass --force to replace batch files there',
+    );
+  }
+  // A spool left by a run that crashed: ours, and of no use now.
+  for (const name of names) if (SPOOL.test(name)) await rm(join(dir, name));
+}
+
+/** Once the rows are valid: remove the batch files an earlier dry run left, and mark the directory. */
+export async function clearOutDir(dir: string): Promise<number> {
+  const names = await readdir(dir);
   let removed = 0;
-  for (const name of await readdir(dir)) {
+  for (const name of names) {
     if (BATCH_FILE.test(name)) {
       await rm(join(dir, name));
       removed++;
     }
   }
+  await writeFile(join(dir, MARKER), 'batch files written by batchsend send --dry-run\n', { mode: 0o600 });
   return removed;
 }

@@ -26,7 +26,7 @@ export async function checkRows(
   onValid: (line: number, entry: RecipientEntry) => void | Promise<void>,
   hashInput: boolean,
 ): Promise<CheckedRows> {
-  const source = await openInput(options.recipients, io.stdin);
+  const source = await openInput(options.recipients, io.stdin, io.cwd);
   const file = options.recipients === '-' ? 'stdin' : options.recipients;
   const invalid = options.skipInvalid ? new InvalidRowsWriter(invalidRowsPath(options.journal)) : undefined;
   await invalid?.clearStale();

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { batchNotification, deliveryReport, type StoredCallback } from '../callbacks/callback-event.js';
 import { CallbackVerifier } from '../callbacks/signature.js';
 import { UsageError } from '../exit-codes.js';
@@ -29,9 +31,11 @@ export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSi
   if (raw.journal === undefined) throw new UsageError('--journal is required: callbacks are stored beside the run journal', 'e.g. batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl');
   const port = Number(raw.port ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port '${raw.port}' must be a port number`);
-  const secret = raw.secretFile !== undefined ? await readSecretFile('--secret-file', raw.secretFile) : io.env.SINCH_WEBHOOK_SECRET || undefined;
+  const secret = raw.secretFile !== undefined ? await readSecretFile('--secret-file', resolve(io.cwd, raw.secretFile)) : io.env.SINCH_WEBHOOK_SECRET || undefined;
   const verifier = secret === undefined ? undefined : new CallbackVerifier(secret, Date.now);
-  const store = await JournalWriter.open<StoredCallback>(callbacksPath(raw.journal));
+  const journal = resolve(io.cwd, raw.journal);
+  await mkdir(dirname(journal), { recursive: true, mode: 0o700 });
+  const store = await JournalWriter.open<StoredCallback>(callbacksPath(journal));
   const counts = { received: 0, stored: 0, rejected: 0, malformed: 0, delivered: 0, failed: 0, batches: 0 };
 
   const readBody = async (req: IncomingMessage): Promise<Buffer | undefined> => {
@@ -93,8 +97,8 @@ export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSi
     server.listen(port, raw.host ?? '0.0.0.0', () => resolve());
   });
   const address = server.address() as AddressInfo;
-  if (raw.json) io.stdout.write(`${JSON.stringify({ event: 'listening', port: address.port, callbacks: callbacksPath(raw.journal), signed: verifier !== undefined })}\n`);
-  else io.stdout.write(`batchsend listen: receiving callbacks on port ${address.port}; storing them in ${callbacksPath(raw.journal)}\n`);
+  if (raw.json) io.stdout.write(`${JSON.stringify({ event: 'listening', port: address.port, callbacks: callbacksPath(journal), signed: verifier !== undefined })}\n`);
+  else io.stdout.write(`batchsend listen: receiving callbacks on port ${address.port}; storing them in ${callbacksPath(journal)}\n`);
   if (verifier === undefined) io.stderr.write('warning: no webhook secret (--secret-file or SINCH_WEBHOOK_SECRET): unsigned callbacks are accepted\n');
   const progress = setInterval(() => {
     io.stderr.write(`callbacks: ${counts.received} received, ${counts.stored} stored (${counts.delivered} delivered, ${counts.failed} failed), ${counts.rejected} refused\n`);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { callbacksPath } from './listen.js';
 import { fateOf, joinCallbacks } from '../callbacks/row-outcomes.js';
 import type { StoredCallback } from '../callbacks/callback-event.js';
@@ -17,6 +18,7 @@ export interface RawReportOptions {
   readonly journal?: string;
   readonly failed?: string;
   readonly json?: boolean;
+  readonly force?: boolean;
 }
 
 async function readCallbacks(path: string): Promise<StoredCallback[]> {
@@ -64,10 +66,15 @@ export async function reportCommand(raw: RawReportOptions, io: Io): Promise<numb
   if (raw.failed !== undefined) {
     const m = state.manifest;
     if (m.input === null) throw new UsageError('the run read its recipients from stdin: the failed rows cannot be read again', 'send from a file to get a failed-rows CSV');
-    const writer = new InvalidRowsWriter(`${raw.failed}.part`, ['status', 'reason']);
-    await rm(`${raw.failed}.part`, { force: true });
+    const failedPath = resolve(io.cwd, raw.failed);
+    const existing = await readFile(failedPath, 'utf8').catch(() => undefined);
+    if (existing !== undefined && !raw.force && !existing.split('\n', 1)[0]!.endsWith(',status,reason')) {
+      throw new UsageError(`--failed ${raw.failed} exists and is not a failed-rows file of batchsend`, 'choose another path, or pass --force to replace it');
+    }
+    const writer = new InvalidRowsWriter(`${failedPath}.part`, ['status', 'reason']);
+    await rm(`${failedPath}.part`, { force: true });
     const hash = createHash('sha256');
-    const bytes = hashing(decodeToUtf8(await openInput(m.input, io.stdin)), hash);
+    const bytes = hashing(decodeToUtf8(await openInput(m.input, io.stdin, io.cwd)), hash);
     const pick = (line: number, original: { values: readonly string[] } | { value: unknown }) => {
       const failed = failedLines.get(line);
       return failed === undefined ? undefined : writer.add([failed.status, failed.reason], original);
@@ -83,15 +90,15 @@ export async function reportCommand(raw: RawReportOptions, io: Io): Promise<numb
     else await readJsonLines(bytes, m.input, sink);
     await writer.close();
     if (hash.digest('hex') !== m.input_sha256) {
-      await rm(`${raw.failed}.part`, { force: true });
+      await rm(`${failedPath}.part`, { force: true });
       throw new UsageError(`${m.input} has changed since the run: its rows no longer match the journal`, 'restore the file the run sent');
     }
     if (writer.count > 0) {
-      await rename(`${raw.failed}.part`, raw.failed);
-      failedFile = displayPath(io.cwd, raw.failed);
+      await rename(`${failedPath}.part`, failedPath);
+      failedFile = displayPath(io.cwd, failedPath);
     } else {
-      await rm(`${raw.failed}.part`, { force: true });
-      await rm(raw.failed, { force: true });
+      await rm(`${failedPath}.part`, { force: true });
+      await rm(failedPath, { force: true });
     }
   }
 

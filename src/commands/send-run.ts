@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { Agent } from 'undici';
 import { BatchBodyBuilder, batchCount, entryJson, runIdFor, type BatchShape } from '../batch/batch-body.js';
 import { EntrySpool } from '../batch/batch-files.js';
+import { chunk, lineRuns } from '../batch/chunk.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import type { Reporter } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
@@ -80,7 +81,7 @@ export interface SendRunResult {
  */
 export async function runSend(options: CheckOptions, template: Template, appId: string, send: SendRunOptions, deps: SendRunDeps): Promise<SendRunResult> {
   const { io, reporter } = deps;
-  await mkdir(dirname(options.journal), { recursive: true });
+  await mkdir(dirname(options.journal), { recursive: true, mode: 0o700 });
   const release = takeLock(options.journal, deps.pid, deps.isAlive);
   const spool = new EntrySpool(`${options.journal}.spool`);
   const agent = new Agent({ connections: send.concurrency, keepAliveTimeout: 4_000, connect: { timeout: 10_000 } });
@@ -152,25 +153,12 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
 
     async function* planned(): AsyncGenerator<PlannedBatch> {
       let index = 0;
-      let entries: string[] = [];
-      let lines: Array<[number, number]> = [];
-      const make = (): PlannedBatch => {
+      for await (const group of chunk(spool.entries(), options.batchSize)) {
         index++;
-        const body = Buffer.from(builder.body(index, entries));
-        const rows: [number, number] = [lines[0]![0], lines.at(-1)![1]];
-        const batch = { index, rows, recipients: entries.length, body, sha256: sha256(body), lines, tag: builder.batchTag(index) };
-        entries = [];
-        lines = [];
-        return batch;
-      };
-      for await (const entry of spool.entries()) {
-        const run = lines.at(-1);
-        if (run !== undefined && run[1] === entry.line - 1) run[1] = entry.line;
-        else lines.push([entry.line, entry.line]);
-        entries.push(entry.json);
-        if (entries.length === options.batchSize) yield make();
+        const body = Buffer.from(builder.body(index, group.map((entry) => entry.json)));
+        const rows: [number, number] = [group[0]!.line, group.at(-1)!.line];
+        yield { index, rows, recipients: group.length, body, sha256: sha256(body), lines: lineRuns(group.map((entry) => entry.line)), tag: builder.batchTag(index) };
       }
-      if (entries.length > 0) yield make();
     }
 
     const counts = { accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BatchBodyBuilder, batchCount, entryJson, runIdFor } from '../batch/batch-body.js';
-import { EntrySpool, prepareOutDir, writeBatchFiles } from '../batch/batch-files.js';
+import { checkOutDir, clearOutDir, EntrySpool, writeBatchFiles } from '../batch/batch-files.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { resolveApiSettings } from '../sinch/settings.js';
 import { readSecretFile } from './emulator.js';
@@ -21,7 +21,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
   const options = checkOptions(recipients, raw, io.cwd);
   // Credentials are checked before any row is read (a dry run needs none).
   const send = options.dryRun ? undefined : await sendOptions(raw, io, context.toolVersion);
-  const template = await loadTemplate(options.template);
+  const template = await loadTemplate(options.template, io.cwd);
   const appId = options.appId ?? template.body.app_id;
   if (appId === undefined) {
     throw new UsageError(`template ${options.template} has no app_id`, 'add "app_id" to the template, or pass --app-id / set SINCH_APP_ID');
@@ -69,7 +69,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
   const shape = { batchSize: options.batchSize, tracking: options.tracking, appId };
   let spool: EntrySpool | undefined;
   if (options.out !== undefined) {
-    await prepareOutDir(options.out);
+    await checkOutDir(options.out, raw.force === true);
     spool = new EntrySpool(join(options.out, `.batchsend-spool-${randomUUID()}.tsv`));
   }
   try {
@@ -86,6 +86,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
     reporter.validated({ rows: result.rows, valid: result.valid, invalid: result.invalid, duplicates: result.duplicates, batches });
     let outDir: string | undefined;
     if (spool !== undefined && options.out !== undefined && (result.invalid === 0 || options.skipInvalid)) {
+      await clearOutDir(options.out);
       const builder = new BatchBodyBuilder(template, shape, runIdFor(result.inputSha256!, template, shape));
       await writeBatchFiles(options.out, spool.entries(), builder, options.batchSize, (index, rows, count) =>
         reporter.batch({ index, state: 'built', rows, recipients: count }),
@@ -117,6 +118,7 @@ export interface RawSendOptions {
   readonly maxWait?: string;
   readonly resendInDoubt?: boolean;
   readonly newRun?: boolean;
+  readonly force?: boolean;
 }
 
 /** What the edge gives the send command besides its flags. */
@@ -138,7 +140,7 @@ function whole(flag: string, raw: string | undefined, fallback: number, min: num
 }
 
 async function sendOptions(raw: RawSendOptions, io: Io, toolVersion: string): Promise<SendRunOptions> {
-  const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', raw.keySecretFile);
+  const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', resolve(io.cwd, raw.keySecretFile));
   const api = resolveApiSettings(raw, io.env, secret);
   return {
     api,

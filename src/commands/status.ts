@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Agent } from 'undici';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';
@@ -19,7 +19,7 @@ export interface RawJournalOptions extends RawApiSettings {
 
 /** The journal named by --journal, or the only one in .batchsend/. */
 export async function findJournal(raw: RawJournalOptions, cwd: string): Promise<{ path: string; state: JournalState }> {
-  let path = raw.journal;
+  let path = raw.journal === undefined ? undefined : resolve(cwd, raw.journal);
   if (path === undefined) {
     const dir = join(cwd, '.batchsend');
     const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.journal.jsonl'));
@@ -37,7 +37,7 @@ export async function findJournal(raw: RawJournalOptions, cwd: string): Promise<
 }
 
 async function apiFor(raw: RawJournalOptions, io: Io): Promise<ApiSettings> {
-  const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', raw.keySecretFile);
+  const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', resolve(io.cwd, raw.keySecretFile));
   return resolveApiSettings(raw, io.env, secret);
 }
 

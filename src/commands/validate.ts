@@ -10,7 +10,7 @@ import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
 export async function validateCommand(recipients: string, raw: RawCheckOptions, io: Io): Promise<number> {
   const started = performance.now();
   const options = checkOptions(recipients, raw, io.cwd);
-  const template = await loadTemplate(options.template);
+  const template = await loadTemplate(options.template, io.cwd);
   const reporter = await createReporter(io, options.json);
   for (const warning of template.warnings) reporter.warning(warning);
   if (options.appId === undefined && template.body.app_id === undefined) {

@@ -25,8 +25,37 @@ function parseError(error: unknown): string {
   return `not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
 }
 
+export const MAX_DEPTH = 64;
+
+/** Is `text` nested deeper than `limit` (outside strings)? Cheap unless it has many brackets. */
+function tooDeep(text: string, limit: number): boolean {
+  let opens = 0;
+  for (let i = 0; i < text.length && opens <= limit; i++) {
+    const c = text.charCodeAt(i);
+    if (c === C.openBrace || c === C.openBracket) opens++;
+  }
+  if (opens <= limit) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === C.backslash) i++;
+      else if (c === C.quote) inString = false;
+    } else if (c === C.quote) inString = true;
+    else if (c === C.openBrace || c === C.openBracket) {
+      if (++depth > limit) return true;
+    } else if (c === C.closeBrace || c === C.closeBracket) depth--;
+  }
+  return false;
+}
+
 /** Parse one element's text and hand it to the sink: a value, or a row problem if it does not parse. */
 async function deliverParsed(sink: RecordSink, line: number, text: string): Promise<void> {
+  if (tooDeep(text, MAX_DEPTH)) {
+    await sink.unreadable(line, `nested deeper than ${MAX_DEPTH} levels`);
+    return;
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

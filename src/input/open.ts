@@ -1,19 +1,21 @@
 import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { UsageError } from '../exit-codes.js';
 
 /** Open the recipient file (or stdin for `-`) as a byte stream. Missing or unreadable: exit 2. */
-export async function openInput(path: string, stdin: AsyncIterable<Buffer>): Promise<AsyncIterable<Buffer>> {
-  if (path === '-') return stdin;
+export async function openInput(label: string, stdin: AsyncIterable<Buffer>, cwd: string): Promise<AsyncIterable<Buffer>> {
+  if (label === '-') return stdin;
+  const path = resolve(cwd, label);
   try {
     const info = await stat(path);
-    if (info.isDirectory()) throw new UsageError(`${path}: is a directory, not a recipient file`);
+    if (info.isDirectory()) throw new UsageError(`${label}: is a directory, not a recipient file`);
   } catch (error) {
     if (error instanceof UsageError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
-      code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot be read (${code ?? String(error)})`,
+      code === 'ENOENT' ? `${label}: no such file` : `${label}: cannot be read (${code ?? String(error)})`,
       undefined,
       { cause: error },
     );
@@ -24,7 +26,7 @@ export async function openInput(path: string, stdin: AsyncIterable<Buffer>): Pro
       for await (const chunk of stream) yield chunk as Buffer;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new UsageError(`${path}: cannot be read (${code ?? String(error)})`, undefined, { cause: error });
+      throw new UsageError(`${label}: cannot be read (${code ?? String(error)})`, undefined, { cause: error });
     }
   })();
 }

@@ -143,9 +143,9 @@ function readQuiet(path: string): string {
 
 /** Create a journal holding only its manifest, atomically: temp file, fsync, rename, fsync the directory. */
 export async function createJournal(path: string, manifest: Manifest): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const temp = `${path}.tmp-${process.pid}`;
-  const handle = await open(temp, 'w');
+  const handle = await open(temp, 'w', 0o600);
   await handle.writeFile(`${JSON.stringify(manifest)}\n`);
   await handle.sync();
   await handle.close();
@@ -181,7 +181,7 @@ export class JournalWriter<T extends object = JournalRecord> {
       await handle.truncate(Buffer.byteLength(text.slice(0, cut)));
       await handle.close();
     }
-    return new JournalWriter<T>(await open(path, 'a'));
+    return new JournalWriter<T>(await open(path, 'a', 0o600));
   }
 
   append(record: T): Promise<void> {

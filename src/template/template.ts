@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../exit-codes.js';
 import { nearestName } from './nearest-name.js';
@@ -158,10 +159,10 @@ export function parseTemplate(path: string, text: string): Template {
 }
 
 /** Read and check the template file; any problem is a UsageError (exit 2). */
-export async function loadTemplate(path: string): Promise<Template> {
+export async function loadTemplate(path: string, cwd: string): Promise<Template> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readFile(resolve(cwd, path), 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(

@@ -83,8 +83,8 @@ export class InvalidRowsWriter {
   }
 
   private async open(): Promise<WriteStream> {
-    await mkdir(dirname(this.path), { recursive: true });
-    this.stream = createWriteStream(this.path);
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    this.stream = createWriteStream(this.path, { mode: 0o600 });
     this.stream.write(csvLine([...(this.header ?? []), ...this.extraColumns]));
     return this.stream;
   }

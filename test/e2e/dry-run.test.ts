@@ -58,7 +58,7 @@ describe('batchsend send --dry-run', () => {
     const run = async (out: string) => {
       const r = await runCli(['send', input, '-t', T, '--dry-run', '--batch-size', '7', '--out', out], { cwd: dir });
       expect(r.code).toBe(0);
-      return readdirSync(join(dir, out)).sort().map((name) => readFileSync(join(dir, out, name), 'utf8'));
+      return readdirSync(join(dir, out)).filter((name) => name.startsWith('batch-')).sort().map((name) => readFileSync(join(dir, out, name), 'utf8'));
     };
     const a = await run('a');
     const b = await run('b');
@@ -124,7 +124,7 @@ describe('batchsend send --dry-run', () => {
     await runCli(['send', input, '-t', T, '--dry-run', '--batch-size', '5', '--out', 'out'], { cwd: dir });
     expect(readBatches(join(dir, 'out'))).toHaveLength(5);
     await runCli(['send', input, '-t', T, '--dry-run', '--batch-size', '10', '--out', 'out'], { cwd: dir });
-    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['batch-00001.json', 'batch-00002.json', 'batch-00003.json']);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['.batchsend-dry-run', 'batch-00001.json', 'batch-00002.json', 'batch-00003.json']);
   });
 
   it('writes API-shaped JSON rows with their own metadata merged with tracking', async () => {

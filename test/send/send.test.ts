@@ -42,7 +42,7 @@ describe('batchsend send', () => {
 
     const dry = await runCli(['send', input, '-t', TEMPLATE, '--dry-run', '--out', 'dry'], { cwd: dir });
     expect(dry.code).toBe(0);
-    const files = readdirSync(join(dir, 'dry')).sort().map((f) => JSON.parse(readFileSync(join(dir, 'dry', f), 'utf8')));
+    const files = readdirSync(join(dir, 'dry')).filter((f) => f.startsWith('batch-')).sort().map((f) => JSON.parse(readFileSync(join(dir, 'dry', f), 'utf8')));
     const tag = (body: unknown): string => (body as { batch_metadata: { batchsend_batch: string } }).batch_metadata.batchsend_batch;
     const posted = emu
       .acceptedBodies()
