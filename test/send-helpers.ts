@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/emulator.js';
 import { BIN, fixture, runCli, type CliResult } from './helpers.js';
 
@@ -22,6 +23,19 @@ export function envFor(emu: Emulator, extra: Record<string, string | undefined> 
 
 export async function emulatorFor(options: EmulatorOptions = {}): Promise<Emulator> {
   return startEmulator({ fast: true, ...options });
+}
+
+/** For a test file: `emulator()` starts one (fast mode unless told otherwise), closed after each test. */
+export function emulatorsClosedAfterEach(): (options?: EmulatorOptions) => Promise<Emulator> {
+  const running: Emulator[] = [];
+  afterEach(async () => {
+    for (const emu of running.splice(0)) await emu.close();
+  });
+  return async (options = {}) => {
+    const emu = await emulatorFor(options);
+    running.push(emu);
+    return emu;
+  };
 }
 
 /** A recipient file of `count` SMS rows (lines 2 … count+1). */

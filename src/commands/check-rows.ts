@@ -90,7 +90,7 @@ export function unsentSummary(
 }
 
 /** Exit 3 when rows are invalid and --skip-invalid was not given. */
-export function failOnInvalid(result: PreflightResult, options: CheckOptions): void {
+export function failOnInvalid(result: Pick<PreflightResult, 'invalid' | 'rows'>, options: CheckOptions): void {
   if (result.invalid > 0 && !options.skipInvalid) {
     throw new ExitError(
       ExitCode.validation,

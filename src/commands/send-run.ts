@@ -16,7 +16,7 @@ import { RateLimiter } from '../send/rate-limiter.js';
 import { sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
 import type { Template } from '../template/template.js';
 import type { CheckOptions } from './check-options.js';
-import { checkRows, failOnInvalid } from './check-rows.js';
+import { checkRows } from './check-rows.js';
 
 /** Options of a real send beyond those of validate. */
 export interface SendRunOptions {
@@ -90,7 +90,19 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     await spool.close();
     const plannedBatches = batchCount(checked.valid, options.batchSize);
     reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches });
-    failOnInvalid(checked, options);
+    if (checked.invalid > 0 && !options.skipInvalid) {
+      // Nothing is sent; the caller prints the summary, then the validation failure (exit 3).
+      return {
+        exitCode: ExitCode.validation,
+        rows: checked.rows,
+        valid: checked.valid,
+        invalid: checked.invalid,
+        duplicates: checked.duplicates,
+        batches: { planned: plannedBatches, accepted: 0, rejected: 0, notSent: plannedBatches, inDoubt: 0 },
+        recipients: { accepted: 0, rejected: 0, notSent: checked.valid, inDoubt: 0 },
+        invalidFile: checked.invalidFile,
+      };
+    }
 
     const shape: BatchShape = { batchSize: options.batchSize, tracking: options.tracking, appId };
     const baseRunId = runIdFor(checked.inputSha256!, template, shape);

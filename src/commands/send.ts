@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { BatchBodyBuilder, batchCount, entryJson, runIdFor } from '../batch/batch-body.js';
 import { checkOutDir, clearOutDir, EntrySpool, writeBatchFiles } from '../batch/batch-files.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
-import { resolveApiSettings } from '../sinch/settings.js';
+import { resolveApiSettings, type RawApiSettings } from '../sinch/settings.js';
 import { readSecretFile } from './emulator.js';
 import type { SendRunOptions } from './send-run.js';
 import { createReporter } from '../report/reporter.js';
@@ -53,6 +53,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
       invalidFile: result.invalidFile,
       reconciliation: { ...result.recipients, invalid: result.invalid, duplicates: result.duplicates, rows: result.rows },
     });
+    if (result.exitCode === ExitCode.validation) failOnInvalid(result, options);
     if (accounted !== result.rows) {
       throw new ExitError(ExitCode.internal, `rows do not reconcile: ${result.rows} read but ${accounted} accounted for — this is a bug; see the journal ${options.journal}`);
     }
@@ -103,14 +104,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
 }
 
 /** Flags of a real send, as commander gives them (flag > environment > default). */
-export interface RawSendOptions {
-  readonly keyId?: string;
-  readonly keySecretFile?: string;
-  readonly projectId?: string;
-  readonly region?: string;
-  readonly api?: string;
-  readonly baseUrl?: string;
-  readonly authUrl?: string;
+export interface RawSendOptions extends RawApiSettings {
   readonly concurrency?: string;
   readonly rate?: string;
   readonly maxAttempts?: string;

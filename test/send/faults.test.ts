@@ -1,20 +1,12 @@
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.js';
 import { jsonEvents, tempDir } from '../helpers.js';
-import { emulatorFor, recipientsFile, send, sleep, spawnSend, TEMPLATE, until } from '../send-helpers.js';
+import { emulatorsClosedAfterEach, recipientsFile, send, sleep, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
-const running: Emulator[] = [];
-afterEach(async () => {
-  for (const e of running.splice(0)) await e.close();
-});
-async function emulator(options: Parameters<typeof emulatorFor>[0] = {}): Promise<Emulator> {
-  const emu = await emulatorFor(options);
-  running.push(emu);
-  return emu;
-}
+const emulator = emulatorsClosedAfterEach();
 
 function journalOf(dir: string): Array<Record<string, unknown>> {
   const name = readdirSync(join(dir, '.batchsend')).find((f) => f.endsWith('.journal.jsonl'))!;

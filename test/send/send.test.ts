@@ -1,19 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Emulator } from '../../src/emulator/emulator.js';
+import { describe, expect, it } from 'vitest';
 import { jsonEvents, runCli, tempDir } from '../helpers.js';
-import { emulatorFor, recipientsFile, send, TEMPLATE } from '../send-helpers.js';
+import { emulatorsClosedAfterEach, recipientsFile, send, TEMPLATE } from '../send-helpers.js';
 
-const running: Emulator[] = [];
-afterEach(async () => {
-  for (const e of running.splice(0)) await e.close();
-});
-async function emulator(options: Parameters<typeof emulatorFor>[0] = {}): Promise<Emulator> {
-  const emu = await emulatorFor(options);
-  running.push(emu);
-  return emu;
-}
+const emulator = emulatorsClosedAfterEach();
 
 const SECRETS = ['demo-key-secret', 'eyJ', 'Bearer ', 'authorization'];
 function expectNoSecrets(...texts: string[]): void {
@@ -72,6 +63,8 @@ describe('batchsend send', () => {
     expect(r.code).toBe(3);
     expect(emu.stats.sendRequests).toBe(0);
     expect(emu.stats.tokenRequests).toBe(0);
+    expect(r.stderr).toMatch(/every row\s+7 read = 0 accepted \+ 0 rejected \+ 5 invalid \+ 0 duplicates \+ 2 not sent \+ 0 in doubt/);
+    expect(r.stderr).toContain('5 of 7 rows are invalid: nothing was sent');
   });
 
   it('refuses a journal whose input changed, unless --new-run', async () => {
