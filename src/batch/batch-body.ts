@@ -28,13 +28,40 @@ export function batchCount(validRows: number, batchSize: number): number {
 
 /** One `recipient_and_params` element as JSON, with the row's line in its metadata when tracking. */
 export function entryJson(line: number, entry: RecipientEntry, tracking: boolean): string {
-  if (!tracking) return JSON.stringify(entry);
   if (entry.message_metadata === undefined && entry.conversation_metadata === undefined) {
-    // The common case, a million times over: append the metadata instead of copying the entry.
-    const json = JSON.stringify(entry);
-    return `${json.slice(0, -1)},"message_metadata":{"${TRACKING_ROW_KEY}":"${line}"}}`;
+    // The common case, a million times over: written directly, byte for byte what JSON.stringify
+    // gives (a unit test holds the two together), without copying the entry.
+    const json = plainEntryJson(entry);
+    return tracking ? `${json.slice(0, -1)},"message_metadata":{"${TRACKING_ROW_KEY}":"${line}"}}` : json;
   }
+  if (!tracking) return JSON.stringify(entry);
   return JSON.stringify({ ...entry, message_metadata: { ...entry.message_metadata, [TRACKING_ROW_KEY]: String(line) } });
+}
+
+/** Characters JSON.stringify would escape (quotes, backslash, controls, any surrogate to be safe). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function quote(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
+/** JSON of an entry with only a recipient and parameters, in JSON.stringify's key order. */
+function plainEntryJson(entry: RecipientEntry): string {
+  const r = entry.recipient;
+  let json =
+    'contact_id' in r
+      ? `{"recipient":{"contact_id":${quote(r.contact_id)}}`
+      : `{"recipient":{"identified_by":{"channel_identities":[${r.identified_by.channel_identities.map((i) => `{"channel":${quote(i.channel)},"identity":${quote(i.identity)}}`).join(',')}]}}`;
+  if (entry.parameters !== undefined) {
+    let first = true;
+    json += ',"parameters":{';
+    for (const key in entry.parameters) {
+      json += `${first ? '' : ','}${quote(key)}:${quote(entry.parameters[key]!)}`;
+      first = false;
+    }
+    json += '}';
+  }
+  return `${json}}`;
 }
 
 /**

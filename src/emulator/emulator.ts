@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { apiErrorBody, type FieldViolation } from '../sinch/api-error.js';
 import { batchRequestSchema } from '../sinch/batch-request-schema.js';
 import { recipientKey } from '../recipient/recipient.js';
+import { RecipientSet } from '../recipient/recipient-set.js';
 import { TokenAuthority } from './auth.js';
 import { BatchStore, type StoredBatch } from './batch-store.js';
 import { batchStatusNotification, deliveryReports } from './delivery-reports.js';
@@ -155,7 +156,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     webhook: webhook?.stats,
   };
   const requests: ReceivedRequest[] = [];
-  const seenRecipients = options.trackRecipients === false ? undefined : new Set<string>();
+  const seenRecipients = options.trackRecipients === false ? undefined : new RecipientSet();
   const accepted: StoredBatch[] = [];
   const sockets = new Set<Socket>();
   const listShape = options.listShape ?? 'array';
@@ -207,9 +208,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (seenRecipients !== undefined) {
       for (const entry of parsed.data.recipient_and_params) {
         const { key, space } = recipientKey(entry.recipient);
-        const id = `${space}\u0000${key}`;
-        if (seenRecipients.has(id)) stats.recipientsAcceptedTwice++;
-        else seenRecipients.add(id);
+        if (seenRecipients.add(key, space, 1) !== 0) stats.recipientsAcceptedTwice++;
       }
     }
     if (!keepBodies) parsed.data.recipient_and_params = [];

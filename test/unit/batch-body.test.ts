@@ -54,3 +54,22 @@ describe('batch bodies', () => {
     expect([batchCount(0, 1000), batchCount(1, 1000), batchCount(1000, 1000), batchCount(1001, 1000), batchCount(2500, 7)]).toEqual([0, 1, 1, 2, 358]);
   });
 });
+
+describe('entryJson', () => {
+  it('writes exactly what JSON.stringify writes, for any recipient and parameter text', async () => {
+    const fc = (await import('fast-check')).default;
+    const text = fc.string({ unit: fc.constantFrom('grapheme', 'binary') as never, maxLength: 12 });
+    const recipient = fc.oneof(
+      fc.record({ contact_id: text }),
+      fc.record({ identified_by: fc.record({ channel_identities: fc.array(fc.record({ channel: fc.constantFrom('SMS', 'WHATSAPP'), identity: text }), { minLength: 1, maxLength: 3 }) }) }),
+    );
+    fc.assert(
+      fc.property(recipient, fc.option(fc.dictionary(fc.string({ maxLength: 6 }), text), { nil: undefined }), fc.nat(), fc.boolean(), (r, parameters, line, tracking) => {
+        const entry = (parameters === undefined ? { recipient: r } : { recipient: r, parameters }) as RecipientEntry;
+        const expected = tracking ? JSON.stringify({ ...entry, message_metadata: { batchsend_row: String(line) } }) : JSON.stringify(entry);
+        expect(entryJson(line, entry, tracking)).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
