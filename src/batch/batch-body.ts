@@ -39,6 +39,7 @@ export function entryJson(line: number, entry: RecipientEntry, tracking: boolean
 }
 
 /** Characters JSON.stringify would escape (quotes, backslash, controls, any surrogate to be safe). */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be found
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 function quote(text: string): string {
