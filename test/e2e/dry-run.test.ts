@@ -153,7 +153,7 @@ describe('batchsend send --dry-run', () => {
   });
 });
 
-describe('the README demo', () => {
+describe('the demo fixture, as a dry run', () => {
   it('checks 1,200 rows, skips the one with an empty parameter and builds two batches', async () => {
     const dir = tempDir();
     const r = await runCli(

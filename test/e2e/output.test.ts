@@ -34,8 +34,15 @@ describe('output modes', () => {
   });
 
   it('prints a plain progress line now and then when not on a terminal', async () => {
-    const r = await runCli(['validate', fixture('valid.csv'), '-t', T], { env: { BATCHSEND_PROGRESS_INTERVAL_MS: '1' } });
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tempDir } = await import('../helpers.js');
+    const dir = tempDir();
+    const rows = Array.from({ length: 100_000 }, (_, i) => `+4670${1000000 + i},N${i},A-${i}`);
+    writeFileSync(join(dir, 'big.csv'), `SMS,first_name,order_id\n${rows.join('\n')}\n`);
+    const r = await runCli(['validate', 'big.csv', '-t', T], { cwd: dir, env: { BATCHSEND_PROGRESS_INTERVAL_MS: '20' } });
     expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^Checking rows: [\d,]+ rows/m);
     expect(r.stderr).not.toContain('\u001b[');
   });
 
