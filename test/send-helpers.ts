@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/emulator.js';
@@ -73,4 +74,13 @@ export async function until(check: () => boolean, ms = 10_000): Promise<void> {
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await sleep(5);
   }
+}
+
+/** A loopback port nothing listens on (for a while). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

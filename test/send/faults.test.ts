@@ -1,10 +1,9 @@
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.js';
 import { jsonEvents, tempDir } from '../helpers.js';
-import { emulatorsClosedAfterEach, recipientsFile, send, sleep, spawnSend, TEMPLATE, until } from '../send-helpers.js';
+import { emulatorsClosedAfterEach, recipientsFile, send, sleep, spawnSend, TEMPLATE, until, freePort } from '../send-helpers.js';
 
 const emulator = emulatorsClosedAfterEach();
 
@@ -22,13 +21,6 @@ function expectExactlyOnce(emu: Emulator, rows: number): void {
   expect(emu.stats.acceptedRecipients).toBe(rows);
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('sending through faults (reliability.md checklist)', () => {
   it('R3: a 500 is looked up, not resent blindly; proved absent, it is sent once', async () => {

@@ -1,19 +1,11 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { tempDir } from '../helpers.js';
-import { recipientsFile, send, TEMPLATE } from '../send-helpers.js';
+import { recipientsFile, send, TEMPLATE, freePort } from '../send-helpers.js';
 import { TestClient } from '../emulator-client.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Make the state a crash leaves: run a send to the end on one emulator, cut its journal just

@@ -1,25 +1,18 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { SIGNATURE_HEADERS, webhookSignature } from '../../src/callbacks/signature.js';
 import { BIN, tempDir } from '../helpers.js';
+import { freePort } from '../send-helpers.js';
 import { scaled } from './scale.js';
 
 const CALLBACKS = scaled(50_000, 5_000);
 const SECRET = 'load-secret';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startListener(dir: string, journal: string, port: number) {
   const child = spawn(process.execPath, [BIN, 'listen', '--port', String(port), '--host', '127.0.0.1', '--journal', journal, '--secret-file', join(dir, 'secret'), '--json'], {
