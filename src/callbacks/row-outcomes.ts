@@ -17,7 +17,13 @@ export interface CallbackJoin {
   readonly callbacks: number;
   readonly unmatched: number;
   readonly notifications: Map<string, number>;
+  /** Batches with reports that carry neither row nor index: they can be matched by identity. */
+  readonly identityBatches: Set<number>;
 }
+
+/** `${batch}\u0000${identity}` → the input line of that recipient in that batch. */
+export type IdentityLines = ReadonlyMap<string, number>;
+export const identityKey = (batch: number, identity: string): string => `${batch}\u0000${identity}`;
 
 /** The line of the `index`-th recipient (0-based) of a batch whose lines are these runs. */
 function lineAt(runs: ReadonlyArray<[number, number]>, index: number): number | undefined {
@@ -39,7 +45,7 @@ function contains(runs: ReadonlyArray<[number, number]>, line: number): boolean 
  * (checked against the batch its `_batch_id` names), else by batch id and message index. Duplicates
  * and any arrival order give the same answer: the status of highest rank wins.
  */
-export function joinCallbacks(journal: JournalState, callbacks: Iterable<StoredCallback>): CallbackJoin {
+export function joinCallbacks(journal: JournalState, callbacks: Iterable<StoredCallback>, identityLines?: IdentityLines): CallbackJoin {
   const batchOfId = new Map<string, number>();
   for (const [index, id] of journal.batchIds) batchOfId.set(id, index);
   const expected = new Map<number, number>();
@@ -55,6 +61,7 @@ export function joinCallbacks(journal: JournalState, callbacks: Iterable<StoredC
   }
   const statuses = new Map<number, RowStatus>();
   const notifications = new Map<string, number>();
+  const identityBatches = new Set<number>();
   let count = 0;
   let unmatched = 0;
   for (const callback of callbacks) {
@@ -71,6 +78,11 @@ export function joinCallbacks(journal: JournalState, callbacks: Iterable<StoredC
     if (report !== undefined && runs !== undefined) {
       if (report.row !== undefined && contains(runs, report.row)) line = report.row;
       else if (report.messageIndex !== undefined) line = lineAt(runs, report.messageIndex);
+      else if (report.identity !== undefined) {
+        // Last resort: the batch and the identity the report names.
+        line = identityLines?.get(identityKey(batch!, report.identity));
+        if (identityLines === undefined) identityBatches.add(batch!);
+      }
     }
     if (report === undefined || line === undefined) {
       unmatched++;
@@ -82,7 +94,7 @@ export function joinCallbacks(journal: JournalState, callbacks: Iterable<StoredC
       statuses.set(line, { status: report.status, reasonCode: report.reasonCode, reasonDescription: report.reasonDescription });
     }
   }
-  return { expected, statuses, unknownLines, callbacks: count, unmatched, notifications };
+  return { expected, statuses, unknownLines, callbacks: count, unmatched, notifications, identityBatches };
 }
 
 export type RowFate = 'delivered' | 'failed' | 'pending';

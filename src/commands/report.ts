@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { callbacksPath } from './listen.js';
-import { fateOf, joinCallbacks } from '../callbacks/row-outcomes.js';
+import { fateOf, identityKey, joinCallbacks } from '../callbacks/row-outcomes.js';
 import type { StoredCallback } from '../callbacks/callback-event.js';
 import { UsageError } from '../exit-codes.js';
 import { readCsv } from '../input/csv-reader.js';
@@ -12,6 +12,10 @@ import { hashing, openInput } from '../input/open.js';
 import type { RecordSink } from '../input/record-sink.js';
 import { displayPath, formatCount, type Io } from '../report/terminal.js';
 import { InvalidRowsWriter } from '../validate/invalid-rows.js';
+import type { JournalState, Manifest } from '../send/journal.js';
+import type { Channel } from '../template/message-schema.js';
+import { parseTemplate } from '../template/template.js';
+import { RowChecker } from '../validate/row-checker.js';
 import { findJournal } from './status.js';
 
 export interface RawReportOptions {
@@ -41,10 +45,68 @@ async function readCallbacks(path: string): Promise<StoredCallback[]> {
   return out;
 }
 
+type Original = { values: readonly string[] } | { value: unknown };
+
+/** Read the run's input again, row by row; fails if it changed since the run. */
+async function readInputAgain(
+  m: Manifest,
+  io: Io,
+  onHeader: (names: readonly string[]) => void,
+  onRow: (line: number, original: Original) => void | Promise<void>,
+): Promise<void> {
+  if (m.input === null) throw new UsageError('the run read its recipients from stdin: its rows cannot be read again', 'send from a file to report by row');
+  const hash = createHash('sha256');
+  const bytes = hashing(decodeToUtf8(await openInput(m.input, io.stdin, io.cwd)), hash);
+  const sink: RecordSink = {
+    header: onHeader,
+    fields: (line, values) => onRow(line, { values }),
+    value: (line, value) => onRow(line, { value }),
+    unreadable: () => undefined,
+  };
+  if (m.format === 'csv' || m.format === 'tsv') await readCsv(bytes, m.input, m.delimiter, sink);
+  else if (m.format === 'json') await readJsonArray(bytes, m.input, sink);
+  else await readJsonLines(bytes, m.input, sink);
+  if (hash.digest('hex') !== m.input_sha256) {
+    throw new UsageError(`${m.input} has changed since the run: its rows no longer match the journal`, 'restore the file the run sent');
+  }
+}
+
+/** For reports that name only a batch and an identity: each recipient identity of those batches, and its line. */
+async function identityLines(state: JournalState, batches: ReadonlySet<number>, io: Io): Promise<Map<string, number>> {
+  const m = state.manifest;
+  const batchOfLine = new Map<number, number>();
+  for (const batch of batches) for (const [first, last] of state.shapes.get(batch)?.lines ?? []) for (let line = first; line <= last; line++) batchOfLine.set(line, batch);
+  const options = m.recipient_options ?? {};
+  const checker = new RowChecker(
+    parseTemplate('(report)', '{"message":{"text_message":{"text":"-"}}}'),
+    { identityColumn: options.identity_column, identityChannel: options.channel as Channel | undefined, defaultCountry: options.default_country },
+    m.input ?? 'stdin',
+    () => undefined,
+  );
+  const lines = new Map<string, number>();
+  await readInputAgain(
+    m,
+    io,
+    (names) => void checker.useHeader(names),
+    (line, original) => {
+      const batch = batchOfLine.get(line);
+      if (batch === undefined) return;
+      const result = 'values' in original ? checker.checkFields(original.values) : checker.checkValue(original.value);
+      if (!result.ok || !('identified_by' in result.entry.recipient)) return;
+      for (const { identity } of result.entry.recipient.identified_by.channel_identities) lines.set(identityKey(batch, identity), line);
+    },
+  );
+  return lines;
+}
+
 /** `batchsend report`: each accepted row's delivery outcome, reasons, and the failed rows as a CSV. */
 export async function reportCommand(raw: RawReportOptions, io: Io): Promise<number> {
   const { path, state } = await findJournal(raw, io.cwd);
-  const join = joinCallbacks(state, await readCallbacks(callbacksPath(path)));
+  const callbacks = await readCallbacks(callbacksPath(path));
+  let join = joinCallbacks(state, callbacks);
+  if (join.identityBatches.size > 0 && state.manifest.input !== null) {
+    join = joinCallbacks(state, callbacks, await identityLines(state, join.identityBatches, io));
+  }
   const counts = { delivered: 0, failed: 0, pending: 0 };
   const reasons = new Map<string, { count: number; lines: number[]; description: string | undefined }>();
   const failedLines = new Map<number, { status: string; reason: string }>();
@@ -64,8 +126,6 @@ export async function reportCommand(raw: RawReportOptions, io: Io): Promise<numb
 
   let failedFile: string | undefined;
   if (raw.failed !== undefined) {
-    const m = state.manifest;
-    if (m.input === null) throw new UsageError('the run read its recipients from stdin: the failed rows cannot be read again', 'send from a file to get a failed-rows CSV');
     const failedPath = resolve(io.cwd, raw.failed);
     const existing = await readFile(failedPath, 'utf8').catch(() => undefined);
     if (existing !== undefined && !raw.force && !existing.split('\n', 1)[0]!.endsWith(',status,reason')) {
@@ -73,26 +133,22 @@ export async function reportCommand(raw: RawReportOptions, io: Io): Promise<numb
     }
     const writer = new InvalidRowsWriter(`${failedPath}.part`, ['status', 'reason']);
     await rm(`${failedPath}.part`, { force: true });
-    const hash = createHash('sha256');
-    const bytes = hashing(decodeToUtf8(await openInput(m.input, io.stdin, io.cwd)), hash);
-    const pick = (line: number, original: { values: readonly string[] } | { value: unknown }) => {
-      const failed = failedLines.get(line);
-      return failed === undefined ? undefined : writer.add([failed.status, failed.reason], original);
-    };
-    const sink: RecordSink = {
-      header: (names) => writer.useHeader(names),
-      fields: (line, values) => pick(line, { values }),
-      value: (line, value) => pick(line, { value }),
-      unreadable: () => undefined,
-    };
-    if (m.format === 'csv' || m.format === 'tsv') await readCsv(bytes, m.input, m.delimiter, sink);
-    else if (m.format === 'json') await readJsonArray(bytes, m.input, sink);
-    else await readJsonLines(bytes, m.input, sink);
-    await writer.close();
-    if (hash.digest('hex') !== m.input_sha256) {
+    try {
+      await readInputAgain(
+        state.manifest,
+        io,
+        (names) => writer.useHeader(names),
+        (line, original) => {
+          const failed = failedLines.get(line);
+          return failed === undefined ? undefined : writer.add([failed.status, failed.reason], original);
+        },
+      );
+    } catch (error) {
+      await writer.close();
       await rm(`${failedPath}.part`, { force: true });
-      throw new UsageError(`${m.input} has changed since the run: its rows no longer match the journal`, 'restore the file the run sent');
+      throw error;
     }
+    await writer.close();
     if (writer.count > 0) {
       await rename(`${failedPath}.part`, failedPath);
       failedFile = displayPath(io.cwd, failedPath);

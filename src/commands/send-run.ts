@@ -114,6 +114,11 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       input: options.recipients === '-' ? null : resolve(io.cwd, options.recipients),
       format: options.format,
       delimiter: options.delimiter,
+      recipient_options: {
+        identity_column: options.recipient.identityColumn,
+        channel: options.recipient.identityChannel,
+        default_country: options.recipient.defaultCountry,
+      },
       template_sha256: sha256(template.text),
       batch_size: options.batchSize,
       tracking: options.tracking,

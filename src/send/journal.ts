@@ -18,6 +18,8 @@ export interface Manifest {
   readonly input: string | null;
   readonly format: string;
   readonly delimiter: string;
+  /** How recipients were read, so a report can read them again the same way. */
+  readonly recipient_options?: { identity_column?: string; channel?: string; default_country?: string };
   readonly template_sha256: string;
   readonly batch_size: number;
   readonly tracking: boolean;

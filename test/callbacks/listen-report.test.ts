@@ -134,6 +134,28 @@ describe('batchsend report', () => {
     expect(new Set(resent)).toEqual(failedNumbers);
   }, 120_000);
 
+  it('matches a report that names only its batch and an identity, by reading the input again', async () => {
+    const dir = tempDir();
+    const emu = await startEmulator({ fast: true });
+    stops.push(() => emu.close());
+    const journal = join(dir, 'run.journal.jsonl');
+    expect((await send(dir, emu, [recipientsFile(dir, 3), '-t', TEMPLATE, '--journal', journal, '--no-tracking'])).code).toBe(0);
+    const accepted = readFileSync(journal, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.t === 'accepted');
+    const report = {
+      message_delivery_report: {
+        status: 'FAILED',
+        reason: { code: 'RECIPIENT_NOT_REACHABLE' },
+        channel_identity: { channel: 'SMS', identity: '+46701000001' },
+        metadata: JSON.stringify({ _batch_id: accepted.batch_id }),
+      },
+    };
+    writeFileSync(`${journal}.callbacks.jsonl`, `${JSON.stringify({ t: 'callback', received_at: '', body: report })}\n`);
+    const r = await runCli(['report', '--journal', journal, '--json'], { cwd: dir });
+    const out = jsonEvents(r.stdout)[0]!;
+    expect(out).toMatchObject({ unmatched: 0, failed: 1, pending: 2 });
+    expect((out.reasons as Array<{ example_lines: number[] }>)[0]!.example_lines).toEqual([3]);
+  });
+
   it('counts callbacks of other runs as unmatched, never drops them', async () => {
     const dir = tempDir();
     const emu = await startEmulator({ fast: true });
