@@ -127,7 +127,10 @@ export function takeLock(journal: string, pid: number, isAlive: (pid: number) =>
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(readQuiet(path));
       if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-        throw new UsageError(`journal ${journal} is in use by another batchsend run (pid ${owner})`, 'wait for it to finish: two runs on one journal could send twice');
+        throw new UsageError(
+          `journal ${journal} is in use by another batchsend run (pid ${owner})`,
+          `wait for it to finish: two runs on one journal could send twice. If no batchsend runs (pid ${owner} is another program now), delete ${path}`,
+        );
       }
       rmSync(path, { force: true }); // stale: its owner is gone
     }
