@@ -155,6 +155,12 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
         if (error instanceof TokenUnavailable) {
           return finish(batch, { t: 'not_sent', batch: batch.index, reason: error.message }, { state: 'not_sent', attempts, message: error.message });
         }
+        if (error instanceof ExitError && error.exitCode === ExitCode.auth) {
+          // The key was refused at a refresh: stop like any authentication failure, this batch unsent.
+          run.authFailure ??= error;
+          stopping = true;
+          return finish(batch, { t: 'not_sent', batch: batch.index, reason: 'authentication failed' }, { state: 'not_sent', attempts, message: 'authentication failed' });
+        }
         throw error;
       }
       attempts++;

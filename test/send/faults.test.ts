@@ -147,6 +147,23 @@ describe('sending through faults (reliability.md checklist)', () => {
     expectExactlyOnce(emu, 40);
   });
 
+  it('R7: a key refused at a token refresh mid-run stops with exit 4, every row still accounted for; a later run finishes', async () => {
+    const emu = await emulator({ tokenTtlSeconds: 2, faults: [{ route: 'send', kind: 'slow', delayMs: 200, times: 100 }] });
+    const dir = tempDir();
+    const input = recipientsFile(dir, 100);
+    const run = spawnSend(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '1']);
+    await until(() => emu.stats.acceptedBatches >= 2);
+    emu.faults.add({ route: 'token', kind: 'status', status: 401, times: 100 });
+    const r = await run.done;
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('the token endpoint refused the access key (401)');
+    const accepted = emu.stats.acceptedRecipients;
+    expect(r.stderr).toContain(`100 read = ${accepted} accepted + 0 rejected + 0 invalid + 0 duplicates + ${100 - accepted} not sent + 0 in doubt`);
+    emu.faults.clear();
+    expect((await send(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10'])).code).toBe(0);
+    expectExactlyOnce(emu, 100);
+  });
+
   it('R7: a 401 with a fresh token stops with exit 4', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'status', status: 401, times: 100 }] });
     const dir = tempDir();
