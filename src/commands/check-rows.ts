@@ -5,7 +5,7 @@ import type { Reporter, Summary } from '../report/reporter.js';
 import { displayPath, type Io } from '../report/terminal.js';
 import { invalidRowsPath } from '../send/journal-path.js';
 import type { Template } from '../template/template.js';
-import { InvalidRowsWriter } from '../validate/invalid-rows.js';
+import { RowsCsvWriter } from '../report/rows-csv-writer.js';
 import { preflight, type PreflightCounts, type PreflightResult } from '../validate/preflight.js';
 import type { CheckOptions } from './check-options.js';
 
@@ -28,7 +28,7 @@ export async function checkRows(
 ): Promise<CheckedRows> {
   const source = await openInput(options.recipients, io.stdin, io.cwd);
   const file = options.recipients === '-' ? 'stdin' : options.recipients;
-  const invalid = options.skipInvalid ? new InvalidRowsWriter(invalidRowsPath(options.journal)) : undefined;
+  const invalid = options.skipInvalid ? new RowsCsvWriter(invalidRowsPath(options.journal)) : undefined;
   await invalid?.clearStale();
   const counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 };
   reporter.startProgress('Checking rows', () => counts);

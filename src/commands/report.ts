@@ -11,7 +11,7 @@ import { readJsonArray, readJsonLines } from '../input/json-reader.js';
 import { hashing, openInput } from '../input/open.js';
 import type { RecordSink } from '../input/record-sink.js';
 import { displayPath, formatCount, type Io } from '../report/terminal.js';
-import { InvalidRowsWriter } from '../validate/invalid-rows.js';
+import { RowsCsvWriter } from '../report/rows-csv-writer.js';
 import type { JournalState, Manifest } from '../send/journal.js';
 import type { Channel } from '../template/message-schema.js';
 import { parseTemplate } from '../template/template.js';
@@ -131,7 +131,7 @@ export async function reportCommand(raw: RawReportOptions, io: Io): Promise<numb
     if (existing !== undefined && !raw.force && !existing.split('\n', 1)[0]!.endsWith(',status,reason')) {
       throw new UsageError(`--failed ${raw.failed} exists and is not a failed-rows file of batchsend`, 'choose another path, or pass --force to replace it');
     }
-    const writer = new InvalidRowsWriter(`${failedPath}.part`, ['status', 'reason']);
+    const writer = new RowsCsvWriter(`${failedPath}.part`, ['status', 'reason']);
     await rm(`${failedPath}.part`, { force: true });
     try {
       await readInputAgain(

@@ -13,6 +13,7 @@ import type { ApiSettings } from '../sinch/settings.js';
 import { TokenProvider, TokenUnavailable } from '../sinch/token.js';
 import { createJournal, JournalWriter, readJournal, takeLock, type Manifest } from '../send/journal.js';
 import { RateLimiter } from '../send/rate-limiter.js';
+import { sleep } from '../send/sleep.js';
 import { sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
 import type { Template } from '../template/template.js';
 import type { CheckOptions } from './check-options.js';
@@ -49,20 +50,6 @@ export interface SendRunDeps {
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export interface SendRunResult {
   readonly exitCode: number;

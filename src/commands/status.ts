@@ -8,6 +8,7 @@ import { BatchClient } from '../sinch/batch-client.js';
 import { resolveApiSettings, type ApiSettings, type RawApiSettings } from '../sinch/settings.js';
 import { TokenProvider } from '../sinch/token.js';
 import { readJournal, type JournalState } from '../send/journal.js';
+import { sleep } from '../send/sleep.js';
 import { TRACKING_BATCH_KEY } from '../template/template.js';
 import { readSecretFile } from './emulator.js';
 
@@ -45,7 +46,6 @@ async function apiFor(raw: RawJournalOptions, io: Io): Promise<ApiSettings> {
 export async function withApi<T>(raw: RawJournalOptions, io: Io, use: (client: BatchClient, token: () => Promise<string>) => Promise<T>): Promise<T> {
   const settings = await apiFor(raw, io);
   const agent = new Agent({ connections: 4, connect: { timeout: 10_000 } });
-  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
   const tokens = new TokenProvider(settings, agent, { now: Date.now, random: Math.random, sleep, maxAttempts: 4, baseMs: 1000, timeoutMs: 30_000 });
   const client = new BatchClient(settings, agent, { headersTimeoutMs: 30_000, deadlineMs: 30_000, now: Date.now });
   try {

@@ -30,14 +30,15 @@ function substitutionFailure(batch: StoredBatch, index: number, rate: number): s
   const parameters = entry.parameters ?? {};
   const blankKey = Object.keys(parameters).some((key) => key.trim() === '');
   const emptyValue = placeholdersOf(batch).some((name) => (parameters[name] ?? '').trim() === '');
-  const chosen = unreachable(`substitution:${JSON.stringify(entry.recipient)}`, rate);
+  const chosen = picked(`substitution:${JSON.stringify(entry.recipient)}`, rate);
   if (!blankKey && !emptyValue && !chosen) return undefined;
   return `Validation failed after parameters substitution for batch [${batch.id}] and message at index [${index}]. Details: [Parameter key cannot be blank and value cannot be empty.]`;
 }
 
-function unreachable(identity: string, rate: number): boolean {
+/** Is `key` in the share `rate` of keys picked by its hash (the same keys every run)? */
+function picked(key: string, rate: number): boolean {
   if (rate <= 0) return false;
-  const digest = createHash('sha256').update(identity).digest();
+  const digest = createHash('sha256').update(key).digest();
   return digest.readUInt32BE(0) / 0x100000000 < rate;
 }
 
@@ -83,7 +84,7 @@ export function deliveryReports(batch: StoredBatch, index: number, options: Deli
     ];
   }
   const queued = envelope({ status: 'QUEUED_ON_CHANNEL' });
-  if (unreachable(identity.identity || JSON.stringify(entry.recipient), options.failureRate)) {
+  if (picked(identity.identity || JSON.stringify(entry.recipient), options.failureRate)) {
     return [
       queued,
       envelope({

@@ -52,8 +52,6 @@ export type BatchRecord =
 
 export type JournalRecord = Manifest | BatchRecord | { t: 'finished'; at: string };
 
-export type BatchState = BatchRecord['t'];
-
 export interface JournalState {
   readonly manifest: Manifest;
   /** The last record of each batch that has any. */

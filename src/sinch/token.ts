@@ -28,7 +28,6 @@ export interface TokenOptions {
 export class TokenProvider {
   private token: { value: string; refreshAt: number } | undefined;
   private pending: Promise<string> | undefined;
-  requests = 0;
 
   constructor(
     private readonly settings: ApiSettings,
@@ -53,7 +52,6 @@ export class TokenProvider {
     for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
       // Full jitter, base ×4 an attempt, as Sinch's SDKs back off token 429s (no Retry-After to rely on).
       if (attempt > 0) await this.options.sleep(fullJitter(0, { baseMs: this.options.baseMs * 4 ** (attempt - 1), capMs: 30_000 }, this.options.random), signal);
-      this.requests++;
       let status: number;
       let body: unknown;
       try {

@@ -2,17 +2,18 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname } from 'node:path';
-import { csvLine } from '../report/csv-text.js';
-import type { OriginalRow } from './preflight.js';
+import { csvLine } from './csv-text.js';
+import type { OriginalRow } from '../validate/preflight.js';
 
 export const ERROR_COLUMN = 'batchsend_error';
 
 /**
- * Writes the rows that failed validation, with their original columns plus `batchsend_error`,
- * as a CSV that `send` accepts once fixed. CSV/TSV rows stream straight out; JSON rows are kept
- * until the end, because their columns are known only then.
+ * Writes input rows back out with their original columns plus a few of ours — `batchsend_error`
+ * for invalid.csv, `status, reason` for a report's failed rows — as a CSV that `send` accepts once
+ * fixed. CSV/TSV rows stream straight out; JSON rows are kept until the end, because their columns
+ * are known only then.
  */
-export class InvalidRowsWriter {
+export class RowsCsvWriter {
   private header: readonly string[] | undefined;
   private stream: WriteStream | undefined;
   private opening: Promise<WriteStream> | undefined;
