@@ -6,5 +6,7 @@ export default defineConfig({
     exclude: ['test/stress/**', 'node_modules/**'],
     testTimeout: 30_000,
     pool: 'forks',
+    // A throw-away PostgreSQL for the PostgreSQL state's tests (they fail if it cannot start).
+    globalSetup: ['test/pg-setup.ts'],
   },
 });

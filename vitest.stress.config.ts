@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/stress/**/*.test.ts'],
     testTimeout: 900_000,
     pool: 'forks',
+    // A throw-away PostgreSQL for the PostgreSQL state's tests (they fail if it cannot start).
+    globalSetup: ['test/pg-setup.ts'],
     fileParallelism: false,
   },
 });

@@ -1,0 +1,28 @@
+/**
+ * The PostgreSQL state's schema, one migration per version, applied in order on first use (see
+ * PostgresState.migrate). Never edit a released migration: add the next one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: campaign ledgers. One row per recipient key a run of the campaign claimed; the primary key
+  // makes a claim atomic across machines (INSERT … ON CONFLICT DO NOTHING). state: 1 claimed
+  // (before its batch is sent), 2 accepted, 3 in doubt. A claim released (the API proved it did
+  // not take the batch) is deleted.
+  `CREATE TABLE batchsend_campaign_runs (
+     campaign text NOT NULL,
+     run_id text NOT NULL,
+     ordinal integer NOT NULL,
+     started timestamptz NOT NULL DEFAULT now(),
+     input text,
+     template text,
+     PRIMARY KEY (campaign, run_id),
+     UNIQUE (campaign, ordinal)
+   );
+   CREATE TABLE batchsend_campaign_claims (
+     campaign text NOT NULL,
+     key bigint NOT NULL,
+     run_ordinal integer NOT NULL,
+     state smallint NOT NULL,
+     PRIMARY KEY (campaign, key)
+   );
+   CREATE INDEX batchsend_campaign_claims_run ON batchsend_campaign_claims (campaign, run_ordinal);`,
+];
