@@ -52,7 +52,9 @@ function addCheckOptions(command: Command): Command {
   return command
     .requiredOption('-t, --template <file>', 'the batch request body without recipients (JSON)')
     .addOption(new Option('--format <format>', 'recipient file format (needed for stdin)').choices(['csv', 'tsv', 'json', 'jsonl', 'ndjson']))
-    .option('--delimiter <char>', "CSV field delimiter: one character, or 'tab' (default: , for .csv, tab for .tsv)")
+    .option('--delimiter <char>', "CSV field delimiter: one character, or 'tab' (default: tab for .tsv; else detected from the header among , ; tab |)")
+    .option('--encoding <name>', 'text encoding of the recipient file, e.g. windows-1252, latin1, utf-16le (default: UTF-8; UTF-16 with a BOM)')
+    .option('--rename <COLUMN=NAME>', "use a column under another name, e.g. 'First Name=first_name' (repeatable)", (value: string, all: string[] = []) => [...all, value])
     .option('--identity-column <name>', 'a column that holds a channel identity (with --channel)')
     .option('--channel <channel>', 'the channel of --identity-column, e.g. SMS')
     .option('--default-country <XX>', 'two-letter country for phone numbers written without +country code')
@@ -75,6 +77,20 @@ export interface Interrupts {
   readonly abort: AbortSignal;
 }
 
+/**
+ * commander's message for an unknown flag repeats it whole: `--key-secret=abc` would print the
+ * secret. Keep the flag's name, drop what follows it.
+ */
+export function redactUnknownOption(text: string): string {
+  return text.replace(/(unknown option ')(--[^=' ]+|-[^-' ])[^']*'/g, '$1$2\'');
+}
+
+const output = (io: Io) => ({
+  writeOut: (text: string) => io.stdout.write(text),
+  writeErr: (text: string) => io.stderr.write(text),
+  outputError: (text: string, write: (text: string) => void) => write(redactUnknownOption(text)),
+});
+
 function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -89,10 +105,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .description('Send one message to many recipients through the Sinch Conversation API Batch endpoint.')
     .version(version, '-V, --version')
     .showSuggestionAfterError(true)
-    .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
-    })
+    .configureOutput(output(io))
     .exitOverride();
 
   addCheckOptions(
@@ -220,10 +233,7 @@ reset-before, reset-after, hang, accept-then-hang, slow=MS.`,
     });
 
   for (const command of program.commands) {
-    command.exitOverride().configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
-    });
+    command.exitOverride().configureOutput(output(io));
   }
   return program;
 }

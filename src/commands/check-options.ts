@@ -12,6 +12,8 @@ export interface RawCheckOptions {
   readonly template?: string;
   readonly format?: string;
   readonly delimiter?: string;
+  readonly encoding?: string;
+  readonly rename?: readonly string[];
   readonly identityColumn?: string;
   readonly channel?: string;
   readonly defaultCountry?: string;
@@ -32,7 +34,12 @@ export interface CheckOptions {
   readonly recipients: string;
   readonly template: string;
   readonly format: InputFormat;
-  readonly delimiter: string;
+  /** CSV/TSV: the field delimiter; undefined: detected from the header line. Part of the run's identity. */
+  readonly delimiter: string | undefined;
+  /** The input's text encoding as TextDecoder names it ('utf-8' reads UTF-8/UTF-16 with a BOM). Part of the run's identity. */
+  readonly encoding: string;
+  /** --rename: column name in the file → the name used, in the order given. Part of the run's identity. */
+  readonly renames: ReadonlyMap<string, string>;
   readonly recipient: RecipientOptions;
   readonly allowDuplicates: boolean;
   readonly allowEmpty: boolean;
@@ -46,14 +53,40 @@ export interface CheckOptions {
   readonly out: string | undefined;
 }
 
-function parseDelimiter(raw: string | undefined, format: InputFormat): string {
-  if (raw === undefined) return format === 'tsv' ? '\t' : ',';
+function parseDelimiter(raw: string | undefined, format: InputFormat): string | undefined {
+  if (raw === undefined) return format === 'tsv' ? '\t' : undefined;
   const named: Record<string, string> = { '\\t': '\t', tab: '\t', comma: ',', semicolon: ';', pipe: '|' };
   const delimiter = named[raw.toLowerCase()] ?? raw;
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
     throw new UsageError(`--delimiter '${raw}' must be one character other than a quote or newline`, "e.g. --delimiter ';' or --delimiter tab");
   }
   return delimiter;
+}
+
+/** --encoding: a label TextDecoder knows (windows-1252, latin1, utf-16le, …), in its canonical name. */
+export function parseEncoding(raw: string | undefined): string {
+  if (raw === undefined) return 'utf-8';
+  let encoding: string;
+  try {
+    encoding = new TextDecoder(raw).encoding;
+  } catch {
+    throw new UsageError(`--encoding '${raw}' is not an encoding this Node.js knows`, 'e.g. --encoding windows-1252 (Excel on Windows), latin1, utf-16le');
+  }
+  return encoding;
+}
+
+/** --rename 'First Name=first_name', repeatable: the file's column name, then the name to use. */
+export function parseRenames(raw: readonly string[] | undefined): Map<string, string> {
+  const renames = new Map<string, string>();
+  for (const spec of raw ?? []) {
+    const at = spec.lastIndexOf('=');
+    const from = at === -1 ? '' : spec.slice(0, at).trim();
+    const to = at === -1 ? '' : spec.slice(at + 1).trim();
+    if (from === '' || to === '') throw new UsageError(`--rename '${spec}' must be 'COLUMN=NAME'`, "e.g. --rename 'First Name=first_name'");
+    if (renames.has(from)) throw new UsageError(`--rename names the column '${from}' twice`);
+    renames.set(from, to);
+  }
+  return renames;
 }
 
 /** Check flag values and combinations. Pure: no files are touched. */
@@ -87,6 +120,8 @@ export function checkOptions(recipients: string, raw: RawCheckOptions, cwd: stri
     template: raw.template,
     format,
     delimiter,
+    encoding: parseEncoding(raw.encoding),
+    renames: parseRenames(raw.rename),
     recipient: { identityColumn: raw.identityColumn?.trim(), identityChannel: channel, defaultCountry },
     allowDuplicates: raw.allowDuplicates === true,
     allowEmpty: raw.allowEmpty === true,

@@ -41,6 +41,8 @@ export async function checkRows(
         file,
         format: options.format,
         delimiter: options.delimiter,
+        encoding: options.encoding,
+        renames: options.renames,
         recipient: options.recipient,
         allowDuplicates: options.allowDuplicates,
         allowEmpty: options.allowEmpty,
@@ -55,6 +57,7 @@ export async function checkRows(
         duplicate: (line, first) => reporter.duplicate(file, line, first),
         valid: onValid,
         warning: (message) => reporter.warning(message),
+        notice: (message) => reporter.note(message),
       },
       counts,
     );

@@ -56,7 +56,7 @@ async function readInputAgain(
 ): Promise<void> {
   if (m.input === null) throw new UsageError('the run read its recipients from stdin: its rows cannot be read again', 'send from a file to report by row');
   const hash = createHash('sha256');
-  const bytes = hashing(decodeToUtf8(await openInput(m.input, io.stdin, io.cwd)), hash);
+  const bytes = hashing(decodeToUtf8(await openInput(m.input, io.stdin, io.cwd), m.encoding), hash);
   const sink: RecordSink = {
     header: onHeader,
     fields: (line, values) => onRow(line, { values }),
@@ -82,6 +82,7 @@ async function identityLines(state: JournalState, batches: ReadonlySet<number>, 
     { identityColumn: options.identity_column, identityChannel: options.channel as Channel | undefined, defaultCountry: options.default_country },
     m.input ?? 'stdin',
     () => undefined,
+    new Map(m.renames ?? []),
   );
   const lines = new Map<string, number>();
   await readInputAgain(

@@ -100,7 +100,9 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       input_sha256: checked.inputSha256!,
       input: options.recipients === '-' ? null : resolve(io.cwd, options.recipients),
       format: options.format,
-      delimiter: options.delimiter,
+      delimiter: checked.delimiter ?? ',',
+      encoding: options.encoding,
+      renames: [...options.renames],
       recipient_options: {
         identity_column: options.recipient.identityColumn,
         channel: options.recipient.identityChannel,
@@ -126,6 +128,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         m.input_sha256 !== checked.inputSha256 && 'the recipient file',
         m.template_sha256 !== sha256(template.text) && 'the template',
         (m.batch_size !== options.batchSize || m.tracking !== options.tracking || m.app_id !== appId) && 'the batch options (--batch-size, --no-tracking, app id)',
+        (JSON.stringify(m.renames ?? []) !== JSON.stringify([...options.renames]) || (m.encoding ?? 'utf-8') !== options.encoding) && 'how the file is read (--rename, --encoding)',
         (m.project_id !== send.api.projectId || m.api !== send.api.api || m.base_url !== send.api.baseUrl) && 'the project or endpoint',
       ].filter(Boolean);
       if (changed.length > 0 || send.newRun) {

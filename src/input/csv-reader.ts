@@ -71,9 +71,73 @@ function describeCsvError(error: CsvError): string {
   }
 }
 
-/** Check and trim header names: none empty, none repeated. */
+/** The delimiters detection chooses among, in order of preference when counts tie. */
+export const DETECTABLE_DELIMITERS = [',', ';', '\t', '|'] as const;
+
+/**
+ * The delimiter a header line uses: the candidate found most often outside quotes; ',' when none
+ * is found (a one-column file).
+ */
+export function detectDelimiter(headerLine: string): string {
+  const counts = new Map<string, number>(DETECTABLE_DELIMITERS.map((d) => [d, 0]));
+  let quoted = false;
+  for (const char of headerLine) {
+    if (char === '"') quoted = !quoted;
+    else if (!quoted && counts.has(char)) counts.set(char, counts.get(char)! + 1);
+  }
+  let best = ',';
+  for (const candidate of DETECTABLE_DELIMITERS) if (counts.get(candidate)! > counts.get(best)!) best = candidate;
+  return best;
+}
+
+/** The first line of `source` (for detecting the delimiter), and all of `source` again to read. */
+async function peekFirstLine(source: AsyncIterable<Buffer>): Promise<{ firstLine: string; all: AsyncIterable<Buffer> }> {
+  const iterator = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let bytes = 0;
+  let done = false;
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done === true) {
+      done = true;
+      break;
+    }
+    head.push(next.value);
+    bytes += next.value.length;
+    if (next.value.includes(NEWLINE) || bytes > MAX_RECORD_BYTES) break;
+  }
+  const text = Buffer.concat(head).toString('utf8');
+  const end = text.indexOf('\n');
+  const all = (async function* () {
+    yield* head;
+    if (done) return;
+    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
+  })();
+  return { firstLine: (end === -1 ? text : text.slice(0, end)).replace(/\r$/, ''), all };
+}
+
+/** What reading a CSV found besides its records, for the notices it deserves. */
+export interface CsvReadInfo {
+  readonly delimiter: string;
+  /** The delimiter came from the header line, not from --delimiter or the extension. */
+  readonly detected: boolean;
+  /** Nameless columns at the end of the header (spreadsheet exports), left out. */
+  readonly trailingEmptyColumns: number;
+  /** Rows whose every field is empty (spreadsheet exports), skipped. */
+  readonly emptyRows: number;
+  /** Rows with empty fields beyond the header's columns, left out. */
+  readonly rowsWithEmptyExtraFields: number;
+}
+
+/**
+ * Check and trim header names: none empty, none repeated. Nameless columns at the end (as
+ * spreadsheet exports write them) are not an error: they are left out and counted.
+ */
 export function checkHeader(file: string, raw: readonly string[]): string[] {
-  const names = raw.map((name) => name.trim());
+  let names = raw.map((name) => name.trim());
+  let end = names.length;
+  while (end > 1 && names[end - 1] === '') end--;
+  if (end < names.length && names.slice(0, end).some((name) => name !== '')) names = names.slice(0, end);
   const seen = new Map<string, number>();
   names.forEach((name, index) => {
     if (name === '') {
@@ -96,9 +160,20 @@ export function checkHeader(file: string, raw: readonly string[]): string[] {
 export async function readCsv(
   source: AsyncIterable<Buffer>,
   file: string,
-  delimiter: string,
+  given: string | undefined,
   sink: RecordSink,
-): Promise<void> {
+): Promise<CsvReadInfo> {
+  let delimiter = given;
+  if (delimiter === undefined) {
+    try {
+      const peeked = await peekFirstLine(source);
+      delimiter = detectDelimiter(peeked.firstLine);
+      source = peeked.all;
+    } catch (error) {
+      if (error instanceof EncodingError) throw new InputFileError(file, 1, error.message, { cause: error });
+      throw error;
+    }
+  }
   const parser = new Parser({
     delimiter,
     relax_column_count: true,
@@ -113,6 +188,10 @@ export async function readCsv(
   let lastLine = 0;
   let haveHeader = false;
   let offset = 0;
+  let headerLength = 0;
+  let trailingEmptyColumns = 0;
+  let emptyRows = 0;
+  let rowsWithEmptyExtraFields = 0;
   // Sinks answer synchronously, except when they must wait for a write to drain; those waits
   // are collected and awaited after each chunk.
   let waits: Promise<void>[] | undefined;
@@ -124,10 +203,21 @@ export async function readCsv(
     lastLine = line;
     if (!haveHeader) {
       haveHeader = true;
-      sink.header(checkHeader(file, values));
+      const names = checkHeader(file, values);
+      headerLength = names.length;
+      trailingEmptyColumns = values.length - names.length;
+      sink.header(names);
       return;
     }
-    if (values.length === 1 && values[0]!.trim() === '') return;
+    if (values.every(isBlank)) {
+      if (values.length > 1) emptyRows++;
+      return;
+    }
+    if (values.length > headerLength && values.slice(headerLength).every(isBlank)) {
+      // Beyond the header's nameless trailing columns, that is worth a word.
+      if (values.length > headerLength + trailingEmptyColumns) rowsWithEmptyExtraFields++;
+      values = values.slice(0, headerLength);
+    }
     const waiting = sink.fields(start, values);
     if (waiting !== undefined) (waits ??= []).push(waiting);
   };
@@ -165,9 +255,18 @@ export async function readCsv(
   if (error !== undefined) fail(error);
   await deliver();
   if (!haveHeader) sink.header([]);
+  return { delimiter, detected: given === undefined, trailingEmptyColumns, emptyRows, rowsWithEmptyExtraFields };
 }
 
 function noop(): void {}
+
+/** Empty or only whitespace; the common case (a printable ASCII first character) without trim(). */
+function isBlank(value: string): boolean {
+  if (value.length === 0) return true;
+  const first = value.charCodeAt(0);
+  if (first > 0x20 && first < 0x7f) return false;
+  return value.trim() === '';
+}
 
 interface CsvParserCore {
   parse(

@@ -9,6 +9,8 @@ export class EncodingError extends Error {
   }
 }
 
+const NOT_UTF8 = 'not valid UTF-8 text (save the file as UTF-8, or name its encoding, e.g. --encoding windows-1252 for Excel on Windows)';
+
 /** How many bytes at the end of `chunk` start a UTF-8 sequence that the chunk does not finish. */
 function incompleteTail(chunk: Buffer): number {
   const end = chunk.length;
@@ -33,12 +35,33 @@ function firstInvalidOffset(chunk: Buffer): number {
   return chunk.length;
 }
 
+/** Transcode from an encoding named by --encoding (windows-1252, latin1, …) to UTF-8. */
+async function* transcode(source: AsyncIterable<Buffer | string>, encoding: string): AsyncGenerator<Buffer> {
+  const decoder = new TextDecoder(encoding, { fatal: true });
+  try {
+    for await (const piece of source) {
+      const text = decoder.decode(typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece, { stream: true });
+      if (text.length > 0) yield Buffer.from(text, 'utf8');
+    }
+    const rest = decoder.decode();
+    if (rest.length > 0) yield Buffer.from(rest, 'utf8');
+  } catch (error) {
+    if (error instanceof TypeError) throw new EncodingError(`not valid ${encoding} text (is --encoding right?)`);
+    throw error;
+  }
+}
+
 /**
- * Turn raw input bytes into UTF-8 text bytes: a UTF-8 BOM is dropped, UTF-16 with a BOM is
- * transcoded, and anything else must be valid UTF-8. Chunks are passed through untouched in the
- * common case, so the cost is one native validity check per chunk.
+ * Turn raw input bytes into UTF-8 text bytes. By default a UTF-8 BOM is dropped, UTF-16 with a
+ * BOM is transcoded, and anything else must be valid UTF-8: chunks are passed through untouched,
+ * so the cost is one native validity check per chunk. Another `encoding` (--encoding) is
+ * transcoded with TextDecoder.
  */
-export async function* decodeToUtf8(source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+export async function* decodeToUtf8(source: AsyncIterable<Buffer | string>, encoding = 'utf-8'): AsyncGenerator<Buffer> {
+  if (encoding !== 'utf-8') {
+    yield* transcode(source, encoding);
+    return;
+  }
   let first = true;
   let utf16: TextDecoder | undefined;
   let carry: Buffer | undefined;
@@ -80,7 +103,7 @@ export async function* decodeToUtf8(source: AsyncIterable<Buffer | string>): Asy
     if (!isUtf8(body)) {
       const bad = firstInvalidOffset(body);
       if (bad > 0) yield body.subarray(0, bad);
-      throw new EncodingError('not valid UTF-8 text (save the file as UTF-8)');
+      throw new EncodingError(NOT_UTF8);
     }
     if (tail !== 0) carry = Buffer.from(chunk.subarray(chunk.length - tail));
     if (body.length > 0) yield body;
@@ -94,7 +117,7 @@ export async function* decodeToUtf8(source: AsyncIterable<Buffer | string>): Asy
       if (chunk.length > 2) throw new EncodingError('not valid UTF-16 text');
       return;
     }
-    if (!isUtf8(chunk)) throw new EncodingError('not valid UTF-8 text (save the file as UTF-8)');
+    if (!isUtf8(chunk)) throw new EncodingError(NOT_UTF8);
     yield chunk;
     return;
   }

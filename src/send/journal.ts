@@ -18,6 +18,10 @@ export interface Manifest {
   readonly input: string | null;
   readonly format: string;
   readonly delimiter: string;
+  /** How the input was decoded (--encoding); absent: utf-8. */
+  readonly encoding?: string;
+  /** --rename pairs, in order: [column in the file, name used]. */
+  readonly renames?: ReadonlyArray<readonly [string, string]>;
   /** How recipients were read, so a report can read them again the same way. */
   readonly recipient_options?: { identity_column?: string; channel?: string; default_country?: string };
   readonly template_sha256: string;

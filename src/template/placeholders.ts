@@ -47,6 +47,17 @@ export function scanPlaceholders(value: unknown, path: string): PlaceholderScan 
   return { names, problems };
 }
 
+/** Every string inside `value`, with the JSON path where it sits (`path` names `value` itself). */
+export function* stringsWithin(value: unknown, path: string): Generator<readonly [at: string, text: string]> {
+  if (typeof value === 'string') {
+    yield [path, value];
+  } else if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index++) yield* stringsWithin(value[index], `${path}[${index}]`);
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, child] of Object.entries(value)) yield* stringsWithin(child, `${path}.${key}`);
+  }
+}
+
 /** A deep copy of `value` with every `${name}` replaced by `values[name]`. */
 export function substitute(value: unknown, values: Readonly<Record<string, string>>): unknown {
   if (typeof value === 'string') {

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../exit-codes.js';
 import { nearestName } from './nearest-name.js';
-import { scanPlaceholders } from './placeholders.js';
+import { scanForeignPlaceholders, type ForeignPlaceholder } from './foreign-placeholders.js';
+import { scanPlaceholders, stringsWithin } from './placeholders.js';
 import { buildMessageSchema, CHANNEL_PROPERTY_KEYS, channelSchema, describeIssues } from './message-schema.js';
 
 /** Top-level fields of the batch request that a template may hold (reference §4.1). */
@@ -64,6 +65,8 @@ export interface Template {
    * substituted message must be checked against the schema.
    */
   readonly needsRowSchemaCheck: boolean;
+  /** Placeholders in another tool's syntax (`{{name}}`, …), judged once the columns are known. */
+  readonly foreignPlaceholders: readonly ForeignPlaceholder[];
   /** Things worth saying that do not stop the run. */
   readonly warnings: readonly string[];
   /** The exact bytes of the file, for hashing. */
@@ -143,6 +146,12 @@ export function parseTemplate(path: string, text: string): Template {
   problems.push(...scan.problems);
   if (problems.length > 0) fail(path, problems);
 
+  for (const [field, value] of Object.entries(body)) {
+    if (field === 'message') continue;
+    for (const [at, text] of stringsWithin(value, field)) {
+      if (text.includes('${')) warnings.push(`template ${path}: ${at} holds '\${…}', but placeholders are filled only inside message: the API sends it as written`);
+    }
+  }
   for (const key of Object.keys(body.channel_properties ?? {})) {
     if ((CHANNEL_PROPERTY_KEYS as readonly string[]).includes(key)) continue;
     const near = nearestName(key, CHANNEL_PROPERTY_KEYS);
@@ -152,6 +161,7 @@ export function parseTemplate(path: string, text: string): Template {
     path,
     body: { ...body, message: body.message as Record<string, unknown> },
     placeholders: scan.names,
+    foreignPlaceholders: scanForeignPlaceholders(body.message, 'message'),
     needsRowSchemaCheck: deferred,
     warnings,
     text,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { UsageError } from '../exit-codes.js';
-import { readCsv } from '../input/csv-reader.js';
+import { readCsv, type CsvReadInfo } from '../input/csv-reader.js';
 import { hashing } from '../input/open.js';
 import { decodeToUtf8 } from '../input/decode.js';
 import type { InputFormat } from '../input/format.js';
@@ -19,6 +19,8 @@ export interface PreflightHooks {
   duplicate(line: number, firstLine: number): void;
   valid(line: number, entry: RecipientEntry): void | Promise<void>;
   warning(message: string): void;
+  /** Something said once about how the file was read (a detected delimiter, skipped empty rows). */
+  notice(message: string): void;
   /** CSV/TSV: the header, before any row. */
   header?(names: readonly string[]): void;
 }
@@ -26,7 +28,12 @@ export interface PreflightHooks {
 export interface PreflightOptions {
   readonly file: string;
   readonly format: InputFormat;
-  readonly delimiter: string;
+  /** CSV/TSV: undefined detects it from the header line. */
+  readonly delimiter: string | undefined;
+  /** TextDecoder's name of the input's encoding; 'utf-8' also reads UTF-16 with a BOM. */
+  readonly encoding: string;
+  /** --rename: column name in the file → the name used. */
+  readonly renames: ReadonlyMap<string, string>;
   readonly recipient: RecipientOptions;
   readonly allowDuplicates: boolean;
   readonly allowEmpty: boolean;
@@ -45,6 +52,8 @@ export interface PreflightCounts {
 export interface PreflightResult extends PreflightCounts {
   /** SHA-256 of the decoded input, when asked for. */
   readonly inputSha256: string | undefined;
+  /** CSV/TSV: the delimiter the file was read with (given or detected). */
+  readonly delimiter: string | undefined;
 }
 
 /**
@@ -58,7 +67,7 @@ export async function preflight(
   hooks: PreflightHooks,
   counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 },
 ): Promise<PreflightResult> {
-  const checker = new RowChecker(template, options.recipient, options.file, hooks.warning);
+  const checker = new RowChecker(template, options.recipient, options.file, hooks.warning, options.renames);
   const seen = options.allowDuplicates ? undefined : new RecipientSet();
   const hash = options.hashInput ? createHash('sha256') : undefined;
   let sawHeader = false;
@@ -98,13 +107,16 @@ export async function preflight(
     },
   };
 
-  let bytes = decodeToUtf8(source);
+  let bytes = decodeToUtf8(source, options.encoding);
   if (hash !== undefined) bytes = hashing(bytes, hash);
+  let delimiter: string | undefined;
   if (options.format === 'csv' || options.format === 'tsv') {
-    await readCsv(bytes, options.file, options.delimiter, sink);
+    const read = await readCsv(bytes, options.file, options.delimiter, sink);
     if (!sawHeader) {
       throw new UsageError(`${options.file}: the file is empty: expected a header line, then one row per recipient`);
     }
+    delimiter = read.delimiter;
+    for (const notice of csvNotices(options.file, read)) hooks.notice(notice);
   } else if (options.format === 'json') {
     await readJsonArray(bytes, options.file, sink);
   } else {
@@ -113,5 +125,24 @@ export async function preflight(
   if (counts.rows === 0 && !options.allowEmpty) {
     throw new UsageError(`${options.file}: no data rows`, 'pass --allow-empty if an empty file is expected');
   }
-  return { ...counts, inputSha256: hash?.digest('hex') };
+  return { ...counts, inputSha256: hash?.digest('hex'), delimiter };
+}
+
+const DELIMITER_NAMES: Record<string, string> = { '\t': 'tab', ',': "','", ';': "';'", '|': "'|'" };
+
+/** What is worth saying about how a CSV was read: each once. */
+function csvNotices(file: string, read: CsvReadInfo): string[] {
+  const notices: string[] = [];
+  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (read.detected && read.delimiter !== ',') {
+    notices.push(`${file}: delimiter ${DELIMITER_NAMES[read.delimiter] ?? `'${read.delimiter}'`} detected (from the header line; --delimiter sets it)`);
+  }
+  if (read.trailingEmptyColumns > 0) {
+    notices.push(`${file}: ${plural(read.trailingEmptyColumns, 'nameless column')} at the end of the header (as spreadsheets export them): ignored`);
+  }
+  if (read.rowsWithEmptyExtraFields > 0) {
+    notices.push(`${file}: ${plural(read.rowsWithEmptyExtraFields, 'row')} with empty fields beyond the header's columns: those fields ignored`);
+  }
+  if (read.emptyRows > 0) notices.push(`${file}: ${plural(read.emptyRows, 'row')} with every field empty: skipped`);
+  return notices;
 }

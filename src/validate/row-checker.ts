@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { UsageError } from '../exit-codes.js';
 import { apiShapedRowSchema, channelOfHeader, normaliseIdentity, type ChannelIdentity, type RecipientEntry, type RecipientOptions } from '../recipient/recipient.js';
 import { buildMessageSchema, describeIssues, type Channel } from '../template/message-schema.js';
+import { judgeForeignPlaceholders } from '../template/foreign-placeholders.js';
 import { nearestName } from '../template/nearest-name.js';
 import { substitute } from '../template/placeholders.js';
 import { TRACKING_ROW_KEY, type Template } from '../template/template.js';
@@ -65,16 +66,32 @@ export class RowChecker {
   private readonly jsonPlans = new Map<string, ColumnPlan>();
   private readonly reportedUnused = new Set<string>();
   private strictMessage: z.ZodType | undefined;
+  private judgedForeign = false;
 
   constructor(
     private readonly template: Template,
     private readonly options: RecipientOptions,
     private readonly file: string,
     private readonly warn: (message: string) => void,
+    /** --rename: column name in the file → the name batchsend uses. */
+    private readonly renames: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   /** CSV/TSV: plan the columns; header-level problems throw (exit 2). */
-  useHeader(header: readonly string[]): ColumnPlan {
+  useHeader(fileHeader: readonly string[]): ColumnPlan {
+    for (const from of this.renames.keys()) {
+      if (!fileHeader.includes(from)) {
+        const near = nearestName(from, fileHeader);
+        throw new UsageError(
+          `${this.file}:1: --rename '${from}=${this.renames.get(from)}': there is no column '${from}'${near === undefined ? '' : ` (did you mean '${near}'?)`}`,
+          `columns are: ${fileHeader.join(', ')} (names are case-sensitive)`,
+        );
+      }
+    }
+    const header = fileHeader.map((name) => this.renames.get(name) ?? name);
+    const twice = header.find((name, index) => header.indexOf(name) !== index);
+    if (twice !== undefined) throw new UsageError(`${this.file}:1: after --rename, two columns are named '${twice}'`);
+    this.judgeForeign(header);
     const plan = planColumns(header, this.template.placeholders, this.options);
     if (this.options.identityColumn !== undefined && !header.includes(this.options.identityColumn)) {
       throw new UsageError(
@@ -117,7 +134,8 @@ export class RowChecker {
     const header: string[] = [];
     const values: string[] = [];
     for (const [rawKey, cell] of Object.entries(object)) {
-      const key = rawKey.trim();
+      const trimmed = rawKey.trim();
+      const key = this.renames.get(trimmed) ?? trimmed;
       if (key === '') return { ok: false, message: 'has a key with no name' };
       if (cell === null || cell === undefined) values.push('');
       else if (typeof cell === 'string') values.push(cell);
@@ -128,7 +146,8 @@ export class RowChecker {
     const signature = header.join('\u0000');
     let plan = this.jsonPlans.get(signature);
     if (plan === undefined) {
-      if (new Set(header).size !== header.length) return { ok: false, message: 'names a key twice (after trimming spaces)' };
+      if (new Set(header).size !== header.length) return { ok: false, message: 'names a key twice (after trimming spaces and --rename)' };
+      this.judgeForeign(header);
       plan = planColumns(header, this.template.placeholders, this.options);
       this.reportUnused(plan.unused);
       if (this.jsonPlans.size < 1000) this.jsonPlans.set(signature, plan);
@@ -225,6 +244,17 @@ export class RowChecker {
     const checked = this.strictMessage.safeParse(message);
     if (checked.success) return { ok: true, entry };
     return { ok: false, message: `after substitution, ${describeIssues(checked.error, 'message').join('; ')}` };
+  }
+
+  /** Once, with the first header seen: another tool's placeholder naming a column stops the run (exit 2). */
+  private judgeForeign(columns: readonly string[]): void {
+    if (this.judgedForeign) return;
+    this.judgedForeign = true;
+    const verdict = judgeForeignPlaceholders(this.template.foreignPlaceholders, columns);
+    for (const warning of verdict.warnings) this.warn(`template ${this.template.path}: ${warning}`);
+    if (verdict.errors.length > 0) {
+      throw new UsageError(`template ${this.template.path}: ${verdict.errors.join('\n  ')}`, 'placeholders are written ${name}, with the column name exactly as in the header');
+    }
   }
 
   private reportUnused(columns: readonly string[]): void {

@@ -64,3 +64,48 @@ describe('readCsv', () => {
     expect(got.rows).toEqual([]);
   });
 });
+
+describe('readCsv, files as spreadsheets and CRMs export them', () => {
+  async function readDetecting(text: string | Buffer, size?: number) {
+    const { sink, got } = collectingSink();
+    const info = await readCsv(decodeToUtf8(chunked(text, size)), 'r.csv', undefined, sink);
+    return { got, info };
+  }
+
+  it.each([
+    [';', 'SMS;name;city\n+1;Ann;"Lund; Sweden"\n'],
+    ['\t', 'SMS\tname\n+1\tAnn\n'],
+    ['|', 'SMS|name\n+1|Ann\n'],
+    [',', 'SMS,name\n+1,"a;b;c"\n'],
+    [',', 'SMS\n+1\n'],
+    [';', '"a,b";c;d\n1;2;3\n'],
+  ])('detects %j from the header line, whatever the chunking', async (delimiter, text) => {
+    for (const size of [1, 3, 1 << 16]) {
+      const { got, info } = await readDetecting(text, size);
+      expect(info).toMatchObject({ delimiter, detected: true });
+      expect(got.rows[0]!.values!.length).toBe(got.header!.length);
+    }
+  });
+
+  it('a given delimiter is used as is, not detected', async () => {
+    const { sink } = collectingSink();
+    expect(await readCsv(decodeToUtf8(chunked('a;b\n1;2\n')), 'r.csv', ',', sink)).toMatchObject({ delimiter: ',', detected: false });
+  });
+
+  it('nameless trailing columns, trailing empty fields and rows of only delimiters are left out and counted', async () => {
+    const { got, info } = await readDetecting('SMS,name,,\n+1,Ann,,\n,,,\n+2,Bo,,,\n\n+3,Cy\n');
+    expect(got.header).toEqual(['SMS', 'name']);
+    expect(got.rows.map((r) => [r.line, r.values])).toEqual([
+      [2, ['+1', 'Ann']],
+      [4, ['+2', 'Bo']],
+      [6, ['+3', 'Cy']],
+    ]);
+    expect(info).toMatchObject({ trailingEmptyColumns: 2, emptyRows: 1, rowsWithEmptyExtraFields: 1 });
+  });
+
+  it('a nameless column before named ones is still an error; extra fields with values are left to the row check', async () => {
+    await expect(readDetecting('SMS,,name\n+1,a,b\n')).rejects.toThrow(/column 2 of the header has no name/);
+    const { got } = await readDetecting('SMS,name\n+1,Ann,extra\n');
+    expect(got.rows[0]!.values).toEqual(['+1', 'Ann', 'extra']);
+  });
+});

@@ -47,3 +47,20 @@ describe('decodeToUtf8', () => {
     expect(await decode(Buffer.alloc(0))).toBe('');
   });
 });
+
+describe('decodeToUtf8 with --encoding', () => {
+  async function decodeAs(bytes: Buffer, encoding: string, size?: number): Promise<string> {
+    const out: Buffer[] = [];
+    for await (const chunk of decodeToUtf8(chunked(bytes, size), encoding)) out.push(chunk);
+    return Buffer.concat(out).toString('utf8');
+  }
+  it('reads Windows-1252 (Excel on Windows) and Latin-1, chunk by chunk', async () => {
+    const bytes = Buffer.from([0x4a, 0xf6, 0x72, 0x67, 0x20, 0x80, 0x35, 0x0a]); // "Jörg €5\n" in windows-1252
+    for (const size of [1, 2, 1 << 16]) expect(await decodeAs(bytes, 'windows-1252', size)).toBe('Jörg €5\n');
+    expect(await decodeAs(Buffer.from([0xc5, 0x73, 0x61]), 'windows-1252')).toBe('Åsa');
+  });
+  it('bytes that are not text in that encoding are an EncodingError naming it', async () => {
+    await expect(decodeAs(Buffer.from([0x00, 0x41, 0xd8, 0x00, 0x00, 0x41]), 'utf-16be')).rejects.toThrow(/not valid utf-16be text/);
+    await expect(decodeAs(Buffer.from([0x41, 0x00, 0x42]), 'utf-16le')).rejects.toThrow(EncodingError);
+  });
+});

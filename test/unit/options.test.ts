@@ -8,7 +8,7 @@ const bad = (file: string, raw: object) => () => ok(file, raw);
 describe('checkOptions', () => {
   it('has sensible defaults', () => {
     const o = ok('r.csv', {});
-    expect(o).toMatchObject({ format: 'csv', delimiter: ',', batchSize: 1000, tracking: true, skipInvalid: false });
+    expect(o).toMatchObject({ format: 'csv', delimiter: undefined, encoding: 'utf-8', batchSize: 1000, tracking: true, skipInvalid: false });
     expect(o.journal).toMatch(/^\/work\/\.batchsend\/r\.csv-[0-9a-f]{8}\.journal\.jsonl$/);
     expect(ok('r.tsv', {}).delimiter).toBe('\t');
     expect(ok('r.ndjson', {}).format).toBe('jsonl');

@@ -131,3 +131,21 @@ describe('RowChecker, JSON rows', () => {
     expect(c.checkValue({ recipient: { contact_id: 'C' }, parameters: { first_name: 'A', order_id: '1' }, message_metadata: { _batch_id: 'x' } })).toMatchObject({ ok: false });
   });
 });
+
+describe('RowChecker, --rename', () => {
+  const renames = new Map([['First Name', 'first_name']]);
+  it('renames a CSV column before anything else; a rename of no column is a header error naming the columns', () => {
+    const c = new RowChecker(parseTemplate('t.json', JSON.stringify(TEXT)), {}, 'r.csv', () => undefined, renames);
+    c.useHeader(['SMS', 'First Name', 'order_id']);
+    const result = c.checkFields(['+46701234567', 'Ann', 'A1']);
+    expect(result.ok && result.entry.parameters).toEqual({ first_name: 'Ann', order_id: 'A1' });
+    const other = new RowChecker(parseTemplate('t.json', JSON.stringify(TEXT)), {}, 'r.csv', () => undefined, renames);
+    expect(() => other.useHeader(['SMS', 'first name', 'order_id'])).toThrow(/--rename 'First Name=first_name': there is no column 'First Name' \(did you mean 'first name'\?\)/);
+  });
+  it('renames JSON keys; two keys ending with one name is a row problem', () => {
+    const c = new RowChecker(parseTemplate('t.json', JSON.stringify(TEXT)), {}, 'r.jsonl', () => undefined, renames);
+    const result = c.checkValue({ SMS: '+46701234567', 'First Name': 'Ann', order_id: 'A1' });
+    expect(result.ok && result.entry.parameters).toEqual({ first_name: 'Ann', order_id: 'A1' });
+    expect(c.checkValue({ SMS: '+46701234567', 'First Name': 'Ann', first_name: 'Bo', order_id: 'A1' })).toMatchObject({ ok: false, message: expect.stringContaining('twice') });
+  });
+});
