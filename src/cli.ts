@@ -24,6 +24,7 @@ Examples:
   $ batchsend send recipients.csv --template t.json --dry-run --out batches/
   $ batchsend send recipients.csv --template t.json --dry-run --skip-invalid --json
 
+  $ batchsend send recipients.csv --template t.json --test-to +46701234567
   $ batchsend send recipients.csv --template t.json
   $ batchsend send recipients.csv --template t.json --concurrency 8 --rate 200 --json
 
@@ -65,6 +66,10 @@ function addCheckOptions(command: Command): Command {
     .addOption(new Option('--app-id <id>', "the Conversation API app (default: the template's app_id)").env('SINCH_APP_ID'))
     .option('--batch-size <n>', 'recipients per request, 1 to 1000', '1000')
     .option('--no-tracking', 'leave out batchsend_batch / batchsend_row metadata')
+    .option('--max-sms-parts <n>', 'a row whose SMS text needs more parts is invalid (exit 3)')
+    .option('--sms-price <price>', 'price of one SMS part, for the estimated cost in the summary')
+    .option('--gsm-safe', 'replace typographic quotes, dashes, ellipses and odd spaces in values by GSM-7 ones (changes what is sent)')
+    .option('--preview <n>', 'print N rendered messages: the first row, the longest, the most SMS parts')
     .option('--json', 'newline-delimited JSON events on stdout; human output on stderr');
 }
 
@@ -137,6 +142,8 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .option('--max-wait <seconds>', 'longest Retry-After or backoff worth waiting; longer leaves the batch not sent (resumable)', '120')
     .option('--resend-in-doubt', 'resend batches still in doubt after one more lookup (may send twice: check batchsend status --remote first)')
     .option('--new-run', 'start a new run although the journal belongs to another input or template (the old journal is kept)')
+    .option('--test-to <identity>', 'send the message of one row to this identity alone, then stop: no run, no journal (CHANNEL:VALUE or contact_id:ID to choose)')
+    .option('--test-row <line>', "with --test-to: the row starting at this line (default: the first valid row)")
     .addHelpText('after', SEND_EXAMPLES)
     .action(async (recipients: string, options: Record<string, unknown>) => {
       const { sendCommand } = await import('./commands/send.js');

@@ -9,6 +9,13 @@ export interface BatchShape {
   readonly batchSize: number;
   readonly tracking: boolean;
   readonly appId: string;
+  /** --gsm-safe: parameter values are changed; present only when given, so other runs keep their ids. */
+  readonly gsmSafe?: true;
+}
+
+/** The batch shape of a run's options. */
+export function batchShape(options: { batchSize: number; tracking: boolean; sms: { gsmSafe: boolean } }, appId: string): BatchShape {
+  return { batchSize: options.batchSize, tracking: options.tracking, appId, ...(options.sms.gsmSafe ? { gsmSafe: true } : {}) };
 }
 
 /**

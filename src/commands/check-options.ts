@@ -6,6 +6,7 @@ import { isKnownCountry } from '../recipient/phone.js';
 import type { RecipientOptions } from '../recipient/recipient.js';
 import { CHANNELS, type Channel } from '../template/message-schema.js';
 import { defaultJournalPath } from '../send/journal-path.js';
+import type { SmsOptions } from '../sms/sms-rows.js';
 
 /** The options of `validate` and `send`, as commander hands them over (strings, flags). */
 export interface RawCheckOptions {
@@ -27,6 +28,10 @@ export interface RawCheckOptions {
   readonly tracking?: boolean;
   readonly dryRun?: boolean;
   readonly out?: string;
+  readonly maxSmsParts?: string;
+  readonly smsPrice?: string;
+  readonly gsmSafe?: boolean;
+  readonly preview?: string;
 }
 
 /** The same options, checked and typed. */
@@ -51,6 +56,31 @@ export interface CheckOptions {
   readonly tracking: boolean;
   readonly dryRun: boolean;
   readonly out: string | undefined;
+  /** SMS measurement: --max-sms-parts, --sms-price, --gsm-safe (which changes what is sent: it shapes the batches). */
+  readonly sms: SmsOptions;
+  /** --preview N: rendered messages to print (0: none). */
+  readonly preview: number;
+}
+
+/** A whole number flag from `min` to `max`, or undefined when not given. */
+function wholeFlag(flag: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} '${raw}' must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function smsOptions(raw: RawCheckOptions): SmsOptions {
+  let price: number | undefined;
+  if (raw.smsPrice !== undefined) {
+    price = Number(raw.smsPrice);
+    if (raw.smsPrice.trim() === '' || !Number.isFinite(price) || price < 0) {
+      throw new UsageError(`--sms-price '${raw.smsPrice}' must be a price per SMS part, a number of 0 or more`, 'e.g. --sms-price 0.045');
+    }
+  }
+  return { maxParts: wholeFlag('--max-sms-parts', raw.maxSmsParts, 1, 255), price, gsmSafe: raw.gsmSafe === true };
 }
 
 function parseDelimiter(raw: string | undefined, format: InputFormat): string | undefined {
@@ -133,5 +163,7 @@ export function checkOptions(recipients: string, raw: RawCheckOptions, cwd: stri
     tracking: raw.tracking !== false,
     dryRun: raw.dryRun === true,
     out: raw.out !== undefined ? absolute(raw.out) : undefined,
+    sms: smsOptions(raw),
+    preview: wholeFlag('--preview', raw.preview, 1, 100) ?? 0,
   };
 }

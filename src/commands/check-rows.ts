@@ -1,7 +1,11 @@
 import { ExitCode, ExitError } from '../exit-codes.js';
 import { openInput } from '../input/open.js';
 import type { RecipientEntry } from '../recipient/recipient.js';
-import type { Reporter, Summary } from '../report/reporter.js';
+import { SHOWN_PROBLEMS, type Reporter, type Summary } from '../report/reporter.js';
+import { PreviewPicker } from '../preview/preview-picker.js';
+import { renderedLines } from '../preview/rendered-message.js';
+import { SmsRows, type InspectedRow, type SmsFigures } from '../sms/sms-rows.js';
+import { substitute } from '../template/placeholders.js';
 import { displayPath, type Io } from '../report/terminal.js';
 import { invalidRowsPath } from '../send/journal-path.js';
 import type { Template } from '../template/template.js';
@@ -12,6 +16,8 @@ import type { CheckOptions } from './check-options.js';
 export interface CheckedRows extends PreflightResult {
   /** Where invalid rows were written (--skip-invalid and there were some). */
   readonly invalidFile: string | undefined;
+  /** The SMS figures of the rows that will be sent, when any may go as SMS. */
+  readonly sms: SmsFigures | undefined;
 }
 
 /**
@@ -31,6 +37,11 @@ export async function checkRows(
   const invalid = options.skipInvalid ? new RowsCsvWriter(invalidRowsPath(options.journal)) : undefined;
   await invalid?.clearStale();
   const counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 };
+  const sms = new SmsRows(template, options.sms);
+  const picker = options.preview > 0 ? new PreviewPicker(options.preview) : undefined;
+  // The row just inspected: a row that is valid (not a duplicate) is counted when it is handed on.
+  let inspected: { entry: RecipientEntry; row: InspectedRow } | undefined;
+  let aboveCap = 0;
   reporter.startProgress('Checking rows', () => counts);
   let result: PreflightResult;
   try {
@@ -55,7 +66,22 @@ export async function checkRows(
           return invalid?.add(`${file}:${line}: ${message}`, original);
         },
         duplicate: (line, first) => reporter.duplicate(file, line, first),
-        valid: onValid,
+        inspect: (_line, entry) => {
+          const row = sms.inspect(entry);
+          inspected = { entry, row };
+          return row.sms === undefined ? undefined : sms.tooManyParts(row.sms);
+        },
+        valid: (line, entry) => {
+          const row = inspected?.entry === entry ? inspected.row : undefined;
+          if (row !== undefined) sms.add(row);
+          const measured = row?.sms;
+          if (measured !== undefined) {
+            const above = sms.aboveTemplateCap(measured);
+            if (above !== undefined && ++aboveCap <= SHOWN_PROBLEMS) reporter.warning(`${file}:${line}: ${above}`);
+          }
+          picker?.offer(line, renderedLines(substitute(template.body.message, entry.parameters ?? {}) as Record<string, unknown>).join('\n'), measured);
+          return onValid(line, entry);
+        },
         warning: (message) => reporter.warning(message),
         notice: (message) => reporter.note(message),
       },
@@ -66,8 +92,21 @@ export async function checkRows(
     await invalid?.close();
   }
   reporter.close();
+  if (aboveCap > SHOWN_PROBLEMS) {
+    reporter.warning(`… and ${aboveCap - SHOWN_PROBLEMS} more rows above the template's SMS_MAX_NUMBER_OF_MESSAGE_PARTS ${sms.templateMaxParts}`);
+  }
+  const figures = sms.result();
+  if (options.sms.gsmSafe) {
+    reporter.note(
+      figures === undefined || figures.replaced === 0
+        ? '--gsm-safe: no typographic characters to replace'
+        : `--gsm-safe: replaced ${figures.replaced} typographic character${figures.replaced === 1 ? '' : 's'} in ${figures.replacedRows} row${figures.replacedRows === 1 ? '' : 's'}`,
+    );
+  }
+  const previews = picker?.picked() ?? [];
+  previews.forEach((preview, index) => reporter.preview(file, preview, index + 1, previews.length));
   const written = invalid !== undefined && invalid.count > 0 ? displayPath(io.cwd, invalidRowsPath(options.journal)) : undefined;
-  return { ...result, invalidFile: written };
+  return { ...result, invalidFile: written, sms: figures };
 }
 
 /** The summary of a run that sent nothing (validate, dry run). */
@@ -89,6 +128,7 @@ export function unsentSummary(
     elapsedMs: performance.now() - started,
     invalidFile: result.invalidFile,
     outDir,
+    sms: result.sms,
   };
 }
 

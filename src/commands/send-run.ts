@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Agent } from 'undici';
-import { BatchBodyBuilder, batchCount, entryJson, runIdFor, type BatchShape } from '../batch/batch-body.js';
+import { BatchBodyBuilder, batchCount, batchShape, entryJson, runIdFor, type BatchShape } from '../batch/batch-body.js';
 import { EntrySpool } from '../batch/batch-files.js';
 import { chunk, lineRuns } from '../batch/chunk.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
@@ -15,6 +15,7 @@ import { createJournal, JournalWriter, readJournal, takeLock, type Manifest } fr
 import { RateLimiter } from '../send/rate-limiter.js';
 import { sleep } from '../send/sleep.js';
 import { sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
+import type { SmsFigures } from '../sms/sms-rows.js';
 import type { Template } from '../template/template.js';
 import type { CheckOptions } from './check-options.js';
 import { checkRows } from './check-rows.js';
@@ -60,6 +61,7 @@ export interface SendRunResult {
   readonly batches: { planned: number; accepted: number; rejected: number; notSent: number; inDoubt: number };
   readonly recipients: { accepted: number; rejected: number; notSent: number; inDoubt: number };
   readonly invalidFile: string | undefined;
+  readonly sms: SmsFigures | undefined;
 }
 
 /**
@@ -76,7 +78,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     const checked = await checkRows(options, template, io, reporter, (line, entry) => spool.add(line, entryJson(line, entry, options.tracking)), true);
     await spool.close();
     const plannedBatches = batchCount(checked.valid, options.batchSize);
-    reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches });
+    reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches, sms: checked.sms });
     if (checked.invalid > 0 && !options.skipInvalid) {
       // Nothing is sent; the caller prints the summary, then the validation failure (exit 3).
       return {
@@ -88,10 +90,11 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         batches: { planned: plannedBatches, accepted: 0, rejected: 0, notSent: plannedBatches, inDoubt: 0 },
         recipients: { accepted: 0, rejected: 0, notSent: checked.valid, inDoubt: 0 },
         invalidFile: checked.invalidFile,
+        sms: checked.sms,
       };
     }
 
-    const shape: BatchShape = { batchSize: options.batchSize, tracking: options.tracking, appId };
+    const shape: BatchShape = batchShape(options, appId);
     const baseRunId = runIdFor(checked.inputSha256!, template, shape);
     const manifestFor = (runId: string): Manifest => ({
       t: 'manifest',
@@ -111,6 +114,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       template_sha256: sha256(template.text),
       batch_size: options.batchSize,
       tracking: options.tracking,
+      ...(options.sms.gsmSafe ? { gsm_safe: true } : {}),
       app_id: appId,
       project_id: send.api.projectId,
       api: send.api.api,
@@ -127,7 +131,8 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       const changed = [
         m.input_sha256 !== checked.inputSha256 && 'the recipient file',
         m.template_sha256 !== sha256(template.text) && 'the template',
-        (m.batch_size !== options.batchSize || m.tracking !== options.tracking || m.app_id !== appId) && 'the batch options (--batch-size, --no-tracking, app id)',
+        (m.batch_size !== options.batchSize || m.tracking !== options.tracking || m.app_id !== appId || (m.gsm_safe === true) !== options.sms.gsmSafe) &&
+          'the batch options (--batch-size, --no-tracking, --gsm-safe, app id)',
         (JSON.stringify(m.renames ?? []) !== JSON.stringify([...options.renames]) || (m.encoding ?? 'utf-8') !== options.encoding) && 'how the file is read (--rename, --encoding)',
         (m.project_id !== send.api.projectId || m.api !== send.api.api || m.base_url !== send.api.baseUrl) && 'the project or endpoint',
       ].filter(Boolean);
@@ -258,6 +263,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       batches: { planned: plannedBatches, ...counts },
       recipients,
       invalidFile: checked.invalidFile,
+      sms: checked.sms,
     };
   } finally {
     await spool.close().catch(() => undefined);

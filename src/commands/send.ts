@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { BatchBodyBuilder, batchCount, entryJson, runIdFor } from '../batch/batch-body.js';
+import { BatchBodyBuilder, batchCount, batchShape, entryJson, runIdFor } from '../batch/batch-body.js';
 import { checkOutDir, clearOutDir, EntrySpool, writeBatchFiles } from '../batch/batch-files.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { resolveApiSettings, type RawApiSettings } from '../sinch/settings.js';
@@ -19,6 +19,8 @@ import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
 export async function sendCommand(recipients: string, raw: RawCheckOptions & RawSendOptions, io: Io, context: SendContext): Promise<number> {
   const started = performance.now();
   const options = checkOptions(recipients, raw, io.cwd);
+  if (raw.testRow !== undefined && raw.testTo === undefined) throw new UsageError('--test-row goes with --test-to', 'e.g. batchsend send r.csv -t t.json --test-to +46701234567 --test-row 7');
+  if (raw.testTo !== undefined && options.dryRun) throw new UsageError('--test-to sends one real message: it does not go with --dry-run');
   // Credentials are checked before any row is read (a dry run needs none).
   const send = options.dryRun ? undefined : await sendOptions(raw, io, context.toolVersion);
   const template = await loadTemplate(options.template, io.cwd);
@@ -28,6 +30,11 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
   }
   const reporter = await createReporter(io, options.json);
   for (const warning of template.warnings) reporter.warning(warning);
+  if (send !== undefined && raw.testTo !== undefined) {
+    const { testSend } = await import('./test-send.js');
+    const line = raw.testRow === undefined ? undefined : whole('--test-row', raw.testRow, 0, 2, Number.MAX_SAFE_INTEGER);
+    return testSend(options, template, appId, send, { to: raw.testTo, row: line }, { io, reporter, stop: context.stop(), now: Date.now, random: Math.random });
+  }
   if (send !== undefined) {
     const { runSend } = await import('./send-run.js');
     const result = await runSend(options, template, appId, send, {
@@ -52,6 +59,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
       elapsedMs: performance.now() - started,
       invalidFile: result.invalidFile,
       reconciliation: { ...result.recipients, invalid: result.invalid, duplicates: result.duplicates, rows: result.rows },
+      sms: result.sms,
     });
     if (result.exitCode === ExitCode.validation) failOnInvalid(result, options);
     if (accounted !== result.rows) {
@@ -67,7 +75,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
     return result.exitCode;
   }
 
-  const shape = { batchSize: options.batchSize, tracking: options.tracking, appId };
+  const shape = batchShape(options, appId);
   let spool: EntrySpool | undefined;
   if (options.out !== undefined) {
     await checkOutDir(options.out, raw.force === true);
@@ -84,7 +92,7 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
     );
     await spool?.close();
     const batches = batchCount(result.valid, options.batchSize);
-    reporter.validated({ rows: result.rows, valid: result.valid, invalid: result.invalid, duplicates: result.duplicates, batches });
+    reporter.validated({ rows: result.rows, valid: result.valid, invalid: result.invalid, duplicates: result.duplicates, batches, sms: result.sms });
     let outDir: string | undefined;
     if (spool !== undefined && options.out !== undefined && (result.invalid === 0 || options.skipInvalid)) {
       await clearOutDir(options.out);
@@ -113,6 +121,8 @@ export interface RawSendOptions extends RawApiSettings {
   readonly resendInDoubt?: boolean;
   readonly newRun?: boolean;
   readonly force?: boolean;
+  readonly testTo?: string;
+  readonly testRow?: string;
 }
 
 /** What the edge gives the send command besides its flags. */

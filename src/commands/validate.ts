@@ -18,7 +18,7 @@ export async function validateCommand(recipients: string, raw: RawCheckOptions, 
   }
   const result = await checkRows(options, template, io, reporter, () => undefined, false);
   const batches = batchCount(result.valid, options.batchSize);
-  reporter.validated({ rows: result.rows, valid: result.valid, invalid: result.invalid, duplicates: result.duplicates, batches });
+  reporter.validated({ rows: result.rows, valid: result.valid, invalid: result.invalid, duplicates: result.duplicates, batches, sms: result.sms });
   reporter.summary(unsentSummary('validate', result, batches, started));
   failOnInvalid(result, options);
   return ExitCode.ok;

@@ -1,4 +1,6 @@
 import type { Writable } from 'node:stream';
+import type { PreviewMessage } from '../preview/preview-picker.js';
+import { describeParts, type SmsFigures } from '../sms/sms-rows.js';
 import { formatCount, formatDuration, useColor, type Io } from './terminal.js';
 
 export const SHOWN_PROBLEMS = 20;
@@ -20,6 +22,27 @@ export interface Summary {
   readonly outDir?: string;
   /** A send: where every row went, in recipients. */
   readonly reconciliation?: { rows: number; accepted: number; rejected: number; invalid: number; duplicates: number; notSent: number; inDoubt: number };
+  /** SMS encoding, parts and cost of the rows that may go out as SMS. */
+  readonly sms?: SmsFigures;
+}
+
+/** What `send --test-to` sent. */
+export interface TestSent {
+  readonly file: string;
+  readonly line: number;
+  /** The test recipient, in words (channel and identity). */
+  readonly to: string;
+  readonly batchId: string | undefined;
+}
+
+/** The counts of the `validated` event. */
+export interface ValidatedCounts {
+  readonly rows: number;
+  readonly valid: number;
+  readonly invalid: number;
+  readonly duplicates: number;
+  readonly batches: number;
+  readonly sms?: SmsFigures;
 }
 
 /** One batch's state, as the `batch` JSON event carries it. */
@@ -47,7 +70,11 @@ export interface Reporter {
   rowError(file: string, line: number, message: string): void;
   duplicate(file: string, line: number, firstLine: number): void;
   warning(message: string): void;
-  validated(counts: { rows: number; valid: number; invalid: number; duplicates: number; batches: number }): void;
+  validated(counts: ValidatedCounts): void;
+  /** `send --test-to`: the one test message was accepted. */
+  testSent(sent: TestSent): void;
+  /** One rendered message of --preview (number `index` of `of`). */
+  preview(file: string, message: PreviewMessage, index: number, of: number): void;
   batch(event: BatchEvent): void;
   summary(summary: Summary): void;
   note(message: string): void;
@@ -160,6 +187,13 @@ class HumanReporter implements Reporter {
 
   validated(): void {}
   batch(): void {}
+  testSent(): void {}
+
+  preview(file: string, message: PreviewMessage, index: number, of: number): void {
+    const sms = message.sms === undefined ? '' : ` · SMS: ${describeParts(message.sms)}`;
+    const body = message.text.split('\n').map((line) => `  ${this.paint.dim('│')} ${line}`);
+    this.print([this.paint.bold(`Preview ${index} of ${of}: ${file}:${message.line} (${message.reasons.join(', ')})${sms}`), ...body].join('\n'));
+  }
 
   note(message: string): void {
     this.print(message);
@@ -193,6 +227,7 @@ class HumanReporter implements Reporter {
       );
     }
     lines.push(row('recipients accepted', formatCount(s.recipientsAccepted)));
+    if (s.sms !== undefined) lines.push(row('SMS', smsLine(s.sms)));
     const r = s.reconciliation;
     if (r !== undefined) {
       const sum = r.accepted + r.rejected + r.invalid + r.duplicates + r.notSent + r.inDoubt;
@@ -206,6 +241,39 @@ class HumanReporter implements Reporter {
     lines.push(row('elapsed', formatDuration(s.elapsedMs)));
     this.print(lines.join('\n'));
   }
+}
+
+/** `1,000 rows: 990 GSM-7, 10 UCS-2; 1,030 parts (largest 3); estimated cost 46.35` */
+function smsLine(sms: SmsFigures): string {
+  const cost = sms.cost === undefined ? '' : `; estimated cost ${formatCost(sms.cost)}`;
+  const replaced = sms.replaced > 0 ? `; --gsm-safe replaced ${counted(sms.replaced, 'character')} in ${counted(sms.replacedRows, 'row')}` : '';
+  return `${counted(sms.rows, 'row')}: ${formatCount(sms.gsm7)} GSM-7, ${formatCount(sms.ucs2)} UCS-2; ${counted(sms.parts, 'part')} (largest ${sms.largest})${cost}${replaced}`;
+}
+
+function counted(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** A cost with thousands grouped and at most four decimals: 1234.5 → "1,234.50", 0.0456 → "0.0456". */
+export function formatCost(cost: number): string {
+  const [whole, fraction = ''] = cost.toFixed(4).replace(/0{1,2}$/, '').split('.');
+  return `${formatCount(Number(whole))}.${fraction}`;
+}
+
+/** The `sms` field of the `validated` and `summary` events (absent when no row may go as SMS). */
+function smsJson(sms: SmsFigures | undefined): Record<string, unknown> {
+  if (sms === undefined) return {};
+  return {
+    sms: {
+      rows: sms.rows,
+      gsm7: sms.gsm7,
+      ucs2: sms.ucs2,
+      parts: sms.parts,
+      largest: sms.largest,
+      estimated_cost: sms.cost ?? null,
+      gsm_safe_replaced: sms.replaced,
+    },
+  };
 }
 
 /** NDJSON events on stdout, one object a line, each with an `event` field. */
@@ -227,8 +295,21 @@ class JsonReporter implements Reporter {
   warning(message: string): void {
     this.emit({ event: 'warning', message });
   }
-  validated(c: { rows: number; valid: number; invalid: number; duplicates: number; batches: number }): void {
-    this.emit({ event: 'validated', rows: c.rows, valid: c.valid, invalid: c.invalid, duplicates: c.duplicates, batches: c.batches });
+  validated(c: ValidatedCounts): void {
+    this.emit({ event: 'validated', rows: c.rows, valid: c.valid, invalid: c.invalid, duplicates: c.duplicates, batches: c.batches, ...smsJson(c.sms) });
+  }
+  testSent(t: TestSent): void {
+    this.emit({ event: 'test_send', file: t.file, line: t.line, to: t.to, batch_id: t.batchId ?? null });
+  }
+  preview(file: string, m: PreviewMessage): void {
+    this.emit({
+      event: 'preview',
+      file,
+      line: m.line,
+      reasons: m.reasons,
+      text: m.text,
+      sms: m.sms === undefined ? null : { encoding: m.sms.encoding, units: m.sms.units, parts: m.sms.parts },
+    });
   }
   batch(b: BatchEvent): void {
     this.emit({
@@ -267,6 +348,7 @@ class JsonReporter implements Reporter {
         : {}),
       ...(s.invalidFile ? { invalid_file: s.invalidFile } : {}),
       ...(s.outDir ? { out_dir: s.outDir } : {}),
+      ...smsJson(s.sms),
     });
   }
 }
@@ -289,8 +371,14 @@ class Fanout implements Reporter {
   warning(message: string): void {
     for (const r of this.all) r.warning(message);
   }
-  validated(c: Parameters<Reporter['validated']>[0]): void {
+  validated(c: ValidatedCounts): void {
     for (const r of this.all) r.validated(c);
+  }
+  preview(file: string, message: PreviewMessage, index: number, of: number): void {
+    for (const r of this.all) r.preview(file, message, index, of);
+  }
+  testSent(t: TestSent): void {
+    for (const r of this.all) r.testSent(t);
   }
   batch(b: BatchEvent): void {
     for (const r of this.all) r.batch(b);

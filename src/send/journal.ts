@@ -27,6 +27,8 @@ export interface Manifest {
   readonly template_sha256: string;
   readonly batch_size: number;
   readonly tracking: boolean;
+  /** --gsm-safe changes the parameters sent; written only when given. */
+  readonly gsm_safe?: boolean;
   readonly app_id: string;
   readonly project_id: string;
   readonly api: string;

@@ -21,6 +21,8 @@ export interface PreflightHooks {
   warning(message: string): void;
   /** Something said once about how the file was read (a detected delimiter, skipped empty rows). */
   notice(message: string): void;
+  /** A last check of a row that passed the others (SMS parts): a message makes it invalid. */
+  inspect?(line: number, entry: RecipientEntry): string | undefined;
   /** CSV/TSV: the header, before any row. */
   header?(names: readonly string[]): void;
 }
@@ -72,8 +74,10 @@ export async function preflight(
   const hash = options.hashInput ? createHash('sha256') : undefined;
   let sawHeader = false;
 
-  const settle = (line: number, result: ReturnType<RowChecker['checkValue']>, original: OriginalRow): void | Promise<void> => {
+  const settle = (line: number, checked: ReturnType<RowChecker['checkValue']>, original: OriginalRow): void | Promise<void> => {
     counts.rows++;
+    const problem = checked.ok ? hooks.inspect?.(line, checked.entry) : undefined;
+    const result = problem === undefined ? checked : { ok: false as const, message: problem };
     if (!result.ok) {
       counts.invalid++;
       return hooks.rowError(line, result.message, original);

@@ -20,6 +20,7 @@ describe('output modes', () => {
       batches: { planned: 1, accepted: 0, rejected: 0, not_sent: 0, in_doubt: 0 },
       recipients_accepted: 0,
       elapsed_ms: expect.any(Number),
+      sms: { rows: 2, gsm7: 2, ucs2: 0, parts: 2, largest: 1, estimated_cost: null, gsm_safe_replaced: 0 },
     });
     expect(r.stderr).toContain('Summary');
   });

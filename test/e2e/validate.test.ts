@@ -145,7 +145,16 @@ describe('batchsend validate', () => {
       { event: 'duplicate', file: 'fixtures/duplicates.csv', line: 4, first_line: 2 },
       { event: 'duplicate', file: 'fixtures/duplicates.csv', line: 5, first_line: 3 },
     ]);
-    expect(events.find((e) => e.event === 'validated')).toEqual({ event: 'validated', rows: 4, valid: 2, invalid: 0, duplicates: 2, batches: 1 });
+    expect(events.find((e) => e.event === 'validated')).toEqual({
+      event: 'validated',
+      rows: 4,
+      valid: 2,
+      invalid: 0,
+      duplicates: 2,
+      batches: 1,
+      // Duplicates are not sent, so not measured either.
+      sms: { rows: 2, gsm7: 2, ucs2: 0, parts: 2, largest: 1, estimated_cost: null, gsm_safe_replaced: 0 },
+    });
     expect(r.stderr).toContain('fixtures/duplicates.csv:4: same recipient as line 2');
   });
 
