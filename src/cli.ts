@@ -178,13 +178,24 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
 
   program
     .command('listen')
-    .description("receive the app's delivery callbacks, verify their signature, store them beside the journal")
+    .description("receive the app's delivery callbacks, verify their signature, store them durably with the run")
     .option('--port <n>', 'port to listen on', '8080')
-    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--host <address>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
     .option('--journal <file>', 'the run journal; callbacks go to <journal>.callbacks.jsonl')
     .option('--secret-file <file>', 'file (mode 0600) with the webhook secret (or set SINCH_WEBHOOK_SECRET)')
+    .option('--allow-unsigned', 'start without a webhook secret: accept unsigned callbacks from anyone who can reach the port')
+    .option('--max-connections <n>', 'connections open at once; past it the oldest idle or unverified one is closed', '512')
     .option('--json', 'print the address as one JSON line')
-    .addHelpText('after', '\nExamples:\n  $ SINCH_WEBHOOK_SECRET=… batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl\n\nWithout a secret, unsigned callbacks are accepted (and it says so). Ctrl-C stops it.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ SINCH_WEBHOOK_SECRET=… batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl
+  $ batchsend listen --host 0.0.0.0 --port 8080 --secret-file webhook-secret --journal …
+
+Each callback is answered 200 only once it is stored durably. Without a secret it starts only
+with --allow-unsigned. Ctrl-C stops it.`,
+    )
     .action(async (options: Record<string, unknown>) => {
       const { listenCommand } = await import('./commands/listen.js');
       setExitCode(await listenCommand(options, io, interrupts.stop()));
@@ -192,12 +203,21 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
 
   program
     .command('report')
-    .description('join the stored callbacks to the rows: delivered / failed / pending, reasons, failed rows as CSV')
+    .description("join the stored callbacks to the rows: one outcome for every row, reasons, failed rows and every row's outcome as CSV")
     .option('--journal <file>', 'the run journal (default: the only one in .batchsend/)')
-    .option('--failed <file>', 'write the failed rows (original columns + status, reason) here: a CSV that send accepts')
-    .option('--force', 'replace --failed FILE even if batchsend did not write it')
+    .option('--failed <file>', 'write the failed and rejected rows (original columns + status, reason) here: a CSV that send accepts')
+    .option('--rows <file>', 'write every row (original columns + outcome, reason, batch_id) here')
+    .option('--force', 'replace --failed / --rows FILE even if batchsend did not write it')
     .option('--json', 'one JSON object on stdout')
-    .addHelpText('after', '\nExamples:\n  $ batchsend report\n  $ batchsend report --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl --failed failed.csv')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ batchsend report
+  $ batchsend report --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl --failed failed.csv --rows outcomes.csv
+
+Outcomes: delivered, read, failed, pending, in_doubt, rejected, not_sent, invalid, duplicate, already_sent.`,
+    )
     .action(async (options: Record<string, unknown>) => {
       const { reportCommand } = await import('./commands/report.js');
       setExitCode(await reportCommand(options, io));

@@ -1,11 +1,5 @@
 /** What batchsend reads from a stored callback (reference §10), parsed defensively. */
 
-export interface StoredCallback {
-  readonly t: 'callback';
-  readonly received_at: string;
-  readonly body: unknown;
-}
-
 export type DeliveryStatus = 'QUEUED_ON_CHANNEL' | 'DELIVERED' | 'READ' | 'FAILED' | 'SWITCHING_CHANNEL' | string;
 
 export interface DeliveryReport {

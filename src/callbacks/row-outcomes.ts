@@ -1,29 +1,176 @@
 import type { JournalState } from '../send/journal.js';
-import { batchNotification, deliveryReport, STATUS_RANK, type StoredCallback } from './callback-event.js';
+import { batchNotification, deliveryReport, STATUS_RANK, type DeliveryReport } from './callback-event.js';
+import type { StoredRecord } from './callback-store.js';
 
-export interface RowStatus {
-  status: string;
-  reasonCode: string | undefined;
-  reasonDescription: string | undefined;
+/** Every row of a run gets exactly one of these (CONTRACT.md "Callbacks and report"), in this order. */
+export const OUTCOMES = ['delivered', 'read', 'failed', 'pending', 'in_doubt', 'rejected', 'not_sent', 'invalid', 'duplicate', 'already_sent'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** The delivery statuses by rank, so a row's winning status fits in one byte. */
+const STATUS_OF_RANK: readonly string[] = Object.entries(STATUS_RANK)
+  .sort((a, b) => a[1] - b[1])
+  .reduce<string[]>((list, [status, rank]) => ((list[rank] = status), list), ['']);
+
+/** A growable array of small numbers indexed by input line. */
+class LineArray<T extends Uint8Array | Int32Array> {
+  constructor(
+    public values: T,
+    private readonly make: (size: number) => T,
+  ) {}
+
+  get(line: number): number {
+    return line < this.values.length ? this.values[line]! : 0;
+  }
+
+  set(line: number, value: number): void {
+    if (line >= this.values.length) {
+      const bigger = this.make(Math.max(line + 1, this.values.length * 2));
+      bigger.set(this.values);
+      this.values = bigger;
+    }
+    this.values[line] = value;
+  }
 }
 
-export interface CallbackJoin {
-  /** Each input line of an accepted batch, with its batch index. */
-  readonly expected: Map<number, number>;
-  /** The winning status of each line that has one. */
-  readonly statuses: Map<number, RowStatus>;
-  /** Lines of batches in doubt: their fate is unknown. */
-  readonly unknownLines: number;
-  readonly callbacks: number;
-  readonly unmatched: number;
-  readonly notifications: Map<string, number>;
-  /** Batches with reports that carry neither row nor index: they can be matched by identity. */
-  readonly identityBatches: Set<number>;
+const bytes = (size: number): LineArray<Uint8Array> => new LineArray(new Uint8Array(size), (n) => new Uint8Array(n));
+const ints = (size: number): LineArray<Int32Array> => new LineArray(new Int32Array(size), (n) => new Int32Array(n));
+
+/** Identities are compared with and without their `+`: Sinch's callbacks carry numbers without it. */
+export const identityKey = (batch: number, identity: string): string => `${batch}\u0000${identity.startsWith('+') ? identity.slice(1) : identity}`;
+
+/**
+ * Delivery reports joined to the input lines of one run, in memory that grows with the run's
+ * rows and not with the callbacks: per line, one byte for the winning status and one number for
+ * its reason (reasons are interned). A report is joined by `batchsend_row` in its metadata (checked
+ * against the batch its `_batch_id` names), else by batch id and message index, else — once the
+ * input has been read again — by batch id and identity. Duplicates and any arrival order give the
+ * same answer: the status of highest rank wins.
+ */
+export class CallbackJoin {
+  /** batch index + 1 of each line of a batch sent (0: in no batch known to the journal). */
+  private readonly batchOfLine: LineArray<Int32Array>;
+  private readonly rank = bytes(0);
+  private readonly reasonOfLine = ints(0);
+  private readonly reasons: string[] = [''];
+  private readonly reasonIndex = new Map<string, number>();
+  private readonly batchOfId = new Map<string, number>();
+  /** Batches with reports that name neither row nor index: matched by identity after the input is read. */
+  readonly identityBatches = new Set<number>();
+  readonly notifications = new Map<string, number>();
+  callbacks = 0;
+  unmatched = 0;
+  unreadable = 0;
+  awaitingIdentity = 0;
+
+  constructor(private readonly journal: JournalState) {
+    for (const [index, id] of journal.batchIds) this.batchOfId.set(id, index);
+    let last = 0;
+    for (const shape of journal.shapes.values()) for (const [, to] of shape.lines) last = Math.max(last, to);
+    this.batchOfLine = ints(last + 1);
+    for (const [index, shape] of journal.shapes) for (const [from, to] of shape.lines) this.batchOfLine.values.fill(index + 1, from, to + 1);
+  }
+
+  /** The batch (index) whose recipients include this line, if the journal knows one. */
+  batchOf(line: number): number | undefined {
+    const value = this.batchOfLine.get(line);
+    return value === 0 ? undefined : value - 1;
+  }
+
+  /** First pass over the store: join what can be joined without the input. */
+  add(record: StoredRecord): void {
+    if (record.t === 'unreadable') {
+      this.unreadable++;
+      return;
+    }
+    this.callbacks++;
+    const report = deliveryReport(record.body);
+    if (report === undefined) {
+      const notification = batchNotification(record.body);
+      if (notification !== undefined) this.notifications.set(notification.status, (this.notifications.get(notification.status) ?? 0) + 1);
+      else this.unmatched++;
+      return;
+    }
+    const batch = report.batchId === undefined ? undefined : this.batchOfId.get(report.batchId);
+    const runs = batch === undefined ? undefined : this.journal.shapes.get(batch)?.lines;
+    if (batch === undefined || runs === undefined) {
+      this.unmatched++;
+      return;
+    }
+    let line: number | undefined;
+    if (report.row !== undefined && this.batchOfLine.get(report.row) === batch + 1) line = report.row;
+    else if (report.messageIndex !== undefined) line = lineAt(runs, report.messageIndex);
+    else if (report.identity !== undefined) {
+      this.identityBatches.add(batch);
+      this.awaitingIdentity++;
+      return;
+    }
+    if (line === undefined) this.unmatched++;
+    else this.settle(line, report);
+  }
+
+  /** Second pass, for the reports `add` set aside: by batch id and identity. */
+  addByIdentity(record: StoredRecord, identityLines: ReadonlyMap<string, number>): void {
+    if (record.t === 'unreadable') return;
+    const report = deliveryReport(record.body);
+    if (report === undefined || report.row !== undefined || report.messageIndex !== undefined || report.identity === undefined) return;
+    const batch = report.batchId === undefined ? undefined : this.batchOfId.get(report.batchId);
+    if (batch === undefined || !this.identityBatches.has(batch)) return;
+    this.awaitingIdentity--;
+    const line = identityLines.get(identityKey(batch, report.identity));
+    if (line === undefined) this.unmatched++;
+    else this.settle(line, report);
+  }
+
+  private settle(line: number, report: DeliveryReport): void {
+    const rank = STATUS_RANK[report.status] ?? 0;
+    if (rank === 0 || rank <= this.rank.get(line)) return;
+    this.rank.set(line, rank);
+    this.reasonOfLine.set(line, this.intern(report));
+  }
+
+  private intern(report: DeliveryReport): number {
+    if (report.reasonCode === undefined && report.reasonDescription === undefined) return 0;
+    const text = `${report.reasonCode ?? 'UNKNOWN'}\u0000${(report.reasonDescription ?? '').slice(0, 500)}`;
+    let index = this.reasonIndex.get(text);
+    if (index === undefined) {
+      index = this.reasons.length;
+      this.reasons.push(text);
+      this.reasonIndex.set(text, index);
+    }
+    return index;
+  }
+
+  /** The outcome of a line that is in a batch of the journal, with its reason and batch id. */
+  outcomeInBatch(line: number, batch: number): RowOutcome {
+    const record = this.journal.batches.get(batch);
+    const batchId = this.journal.batchIds.get(batch) ?? '';
+    switch (record?.t) {
+      case 'accepted': {
+        const status = STATUS_OF_RANK[this.rank.get(line)] ?? '';
+        const [code, description] = (this.reasons[this.reasonOfLine.get(line)] ?? '').split('\u0000');
+        const outcome: Outcome = status === 'READ' ? 'read' : status === 'DELIVERED' ? 'delivered' : status === 'FAILED' ? 'failed' : 'pending';
+        return { outcome, status: status || 'NO_REPORT', code: code || undefined, reason: [code, description].filter(Boolean).join(': '), batchId };
+      }
+      case 'rejected':
+        return { outcome: 'rejected', status: 'REJECTED', code: `HTTP_${record.status}`, reason: `${record.status}: ${record.message}`, batchId };
+      case 'not_sent':
+        return { outcome: 'not_sent', status: 'NOT_SENT', code: undefined, reason: record.reason, batchId };
+      default:
+        return { outcome: 'in_doubt', status: 'IN_DOUBT', code: undefined, reason: record !== undefined && 'reason' in record ? record.reason : 'sent, answer unknown', batchId };
+    }
+  }
 }
 
-/** `${batch}\u0000${identity}` → the input line of that recipient in that batch. */
-export type IdentityLines = ReadonlyMap<string, number>;
-export const identityKey = (batch: number, identity: string): string => `${batch}\u0000${identity}`;
+export interface RowOutcome {
+  readonly outcome: Outcome;
+  /** The delivery status behind it (`FAILED`, `REJECTED`, …), for the failed-rows file. */
+  readonly status: string;
+  /** For the reason histogram: the reason code. */
+  readonly code: string | undefined;
+  /** Words for people and files: `CODE: description`, the API's message, why not sent. */
+  readonly reason: string;
+  readonly batchId: string;
+}
 
 /** The line of the `index`-th recipient (0-based) of a batch whose lines are these runs. */
 function lineAt(runs: ReadonlyArray<[number, number]>, index: number): number | undefined {
@@ -34,74 +181,4 @@ function lineAt(runs: ReadonlyArray<[number, number]>, index: number): number | 
     left -= size;
   }
   return undefined;
-}
-
-function contains(runs: ReadonlyArray<[number, number]>, line: number): boolean {
-  return runs.some(([first, last]) => line >= first && line <= last);
-}
-
-/**
- * Join callbacks to input rows through the journal: by `batchsend_row` in the report's metadata
- * (checked against the batch its `_batch_id` names), else by batch id and message index. Duplicates
- * and any arrival order give the same answer: the status of highest rank wins.
- */
-export function joinCallbacks(journal: JournalState, callbacks: Iterable<StoredCallback>, identityLines?: IdentityLines): CallbackJoin {
-  const batchOfId = new Map<string, number>();
-  for (const [index, id] of journal.batchIds) batchOfId.set(id, index);
-  const expected = new Map<number, number>();
-  let unknownLines = 0;
-  for (const [index, record] of journal.batches) {
-    const shape = journal.shapes.get(index);
-    if (shape === undefined) continue;
-    if (record.t === 'accepted') {
-      for (const [first, last] of shape.lines) for (let line = first; line <= last; line++) expected.set(line, index);
-    } else if (record.t === 'in_doubt' || record.t === 'sending') {
-      unknownLines += shape.recipients;
-    }
-  }
-  const statuses = new Map<number, RowStatus>();
-  const notifications = new Map<string, number>();
-  const identityBatches = new Set<number>();
-  let count = 0;
-  let unmatched = 0;
-  for (const callback of callbacks) {
-    count++;
-    const notification = batchNotification(callback.body);
-    if (notification !== undefined) {
-      notifications.set(notification.status, (notifications.get(notification.status) ?? 0) + 1);
-      continue;
-    }
-    const report = deliveryReport(callback.body);
-    const batch = report?.batchId !== undefined ? batchOfId.get(report.batchId) : undefined;
-    const runs = batch !== undefined ? journal.shapes.get(batch)?.lines : undefined;
-    let line: number | undefined;
-    if (report !== undefined && runs !== undefined) {
-      if (report.row !== undefined && contains(runs, report.row)) line = report.row;
-      else if (report.messageIndex !== undefined) line = lineAt(runs, report.messageIndex);
-      else if (report.identity !== undefined) {
-        // Last resort: the batch and the identity the report names.
-        line = identityLines?.get(identityKey(batch!, report.identity));
-        if (identityLines === undefined) identityBatches.add(batch!);
-      }
-    }
-    if (report === undefined || line === undefined) {
-      unmatched++;
-      continue;
-    }
-    const rank = STATUS_RANK[report.status] ?? 0;
-    const current = statuses.get(line);
-    if (current === undefined || rank > (STATUS_RANK[current.status] ?? 0)) {
-      statuses.set(line, { status: report.status, reasonCode: report.reasonCode, reasonDescription: report.reasonDescription });
-    }
-  }
-  return { expected, statuses, unknownLines, callbacks: count, unmatched, notifications, identityBatches };
-}
-
-export type RowFate = 'delivered' | 'failed' | 'pending';
-
-export function fateOf(status: RowStatus | undefined): RowFate {
-  if (status === undefined) return 'pending';
-  if (status.status === 'DELIVERED' || status.status === 'READ') return 'delivered';
-  if (status.status === 'FAILED') return 'failed';
-  return 'pending';
 }

@@ -1,12 +1,10 @@
-import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { batchNotification, deliveryReport, type StoredCallback } from '../callbacks/callback-event.js';
-import { CallbackVerifier } from '../callbacks/signature.js';
+import { resolve } from 'node:path';
+import { callbackReceiver, DEFAULT_LIMITS } from '../callbacks/callback-server.js';
+import { NonceMemory } from '../callbacks/nonce-memory.js';
+import { openCallbackStore } from '../callbacks/store-location.js';
 import { UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';
-import { JournalWriter } from '../send/journal.js';
 import { readSecretFile } from './emulator.js';
 
 export interface RawListenOptions {
@@ -14,103 +12,97 @@ export interface RawListenOptions {
   readonly host?: string;
   readonly journal?: string;
   readonly secretFile?: string;
+  readonly allowUnsigned?: boolean;
+  readonly maxConnections?: string;
   readonly json?: boolean;
 }
 
-const MAX_BODY = 1 << 20;
+/** Nonces remembered at most: about 5 minutes of callbacks at 3,000 a second (~100 MB). */
+const NONCE_CAPACITY = 1_000_000;
 
-export function callbacksPath(journal: string): string {
-  return `${journal}.callbacks.jsonl`;
+/** The webhook secret: from --secret-file, else SINCH_WEBHOOK_SECRET; empty is refused, none needs --allow-unsigned. */
+async function webhookSecret(raw: RawListenOptions, io: Io): Promise<string | undefined> {
+  let secret: string | undefined;
+  let source: string;
+  if (raw.secretFile !== undefined) {
+    secret = await readSecretFile('--secret-file', resolve(io.cwd, raw.secretFile));
+    source = `--secret-file ${raw.secretFile}`;
+  } else {
+    secret = io.env.SINCH_WEBHOOK_SECRET;
+    source = 'SINCH_WEBHOOK_SECRET';
+  }
+  if (secret !== undefined && secret.trim() === '') {
+    throw new UsageError(`${source} is empty: an empty key would make every signature check pass for anyone`, "put the app's webhook secret there");
+  }
+  if (secret === undefined && raw.allowUnsigned !== true) {
+    throw new UsageError(
+      'no webhook secret: without one, anybody who can reach the port could store callbacks',
+      "give the app's webhook secret with --secret-file F (mode 0600) or SINCH_WEBHOOK_SECRET, or pass --allow-unsigned to accept unsigned callbacks",
+    );
+  }
+  return secret;
+}
+
+function integer(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} '${value}' must be a whole number from ${min} to ${max}`);
+  return n;
 }
 
 /**
- * `batchsend listen`: receive the app's webhook callbacks, verify their signature when a secret is
- * set, store each durably before answering 200. Runs until SIGINT/SIGTERM.
+ * `batchsend listen`: receive the app's webhook callbacks and store each durably before the 200.
+ * Runs until SIGINT/SIGTERM.
  */
 export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSignal): Promise<number> {
-  if (raw.journal === undefined) throw new UsageError('--journal is required: callbacks are stored beside the run journal', 'e.g. batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl');
-  const port = Number(raw.port ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port '${raw.port}' must be a port number`);
-  const secret = raw.secretFile !== undefined ? await readSecretFile('--secret-file', resolve(io.cwd, raw.secretFile)) : io.env.SINCH_WEBHOOK_SECRET || undefined;
-  const verifier = secret === undefined ? undefined : new CallbackVerifier(secret, Date.now);
-  const journal = resolve(io.cwd, raw.journal);
-  await mkdir(dirname(journal), { recursive: true, mode: 0o700 });
-  const store = await JournalWriter.open<StoredCallback>(callbacksPath(journal));
-  const counts = { received: 0, stored: 0, rejected: 0, malformed: 0, delivered: 0, failed: 0, batches: 0 };
-
-  const readBody = async (req: IncomingMessage): Promise<Buffer | undefined> => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_BODY) return undefined;
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks);
-  };
+  if (raw.journal === undefined) throw new UsageError('--journal is required: callbacks are stored with the run', 'e.g. batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl');
+  const port = integer('--port', raw.port, 8080, 0, 65535);
+  const maxConnections = integer('--max-connections', raw.maxConnections, DEFAULT_LIMITS.maxConnections, 1, 100_000);
+  const host = raw.host ?? '127.0.0.1';
+  const secret = await webhookSecret(raw, io);
+  const limits = { ...DEFAULT_LIMITS, maxConnections };
   const log = (message: string): void => void io.stderr.write(`${new Date().toISOString()} ${message}\n`);
 
-  const server = createServer((req, res) => {
-    const reply = (status: number, text: string): void => {
-      res.writeHead(status, { 'content-type': 'text/plain' });
-      res.end(text);
-    };
-    void (async () => {
-      if (req.method !== 'POST') return reply(405, 'POST callbacks here\n');
-      counts.received++;
-      const raw = await readBody(req);
-      if (raw === undefined) {
-        counts.malformed++;
-        log(`callback refused: body larger than ${MAX_BODY} bytes`);
-        return reply(413, 'too large\n');
-      }
-      if (verifier !== undefined) {
-        const verdict = verifier.check(req.headers, raw);
-        if (verdict !== 'ok') {
-          counts.rejected++;
-          log(`callback refused (401): ${verdict}`);
-          return reply(401, `${verdict}\n`);
-        }
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch {
-        counts.malformed++;
-        log('callback refused (400): not JSON');
-        return reply(400, 'not JSON\n');
-      }
-      await store.append({ t: 'callback', received_at: new Date().toISOString(), body });
-      counts.stored++;
-      const report = deliveryReport(body);
-      if (report?.status === 'DELIVERED' || report?.status === 'READ') counts.delivered++;
-      else if (report?.status === 'FAILED') counts.failed++;
-      else if (batchNotification(body) !== undefined) counts.batches++;
-      return reply(200, 'ok\n');
-    })().catch((error: unknown) => {
-      log(`callback not stored: ${(error as Error).message}`);
-      if (!res.headersSent) reply(500, 'not stored\n');
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new UsageError(`--port ${port}: cannot listen (${error.code})`, undefined, { cause: error })));
-    server.listen(port, raw.host ?? '0.0.0.0', () => resolve());
+  let store;
+  try {
+    store = await openCallbackStore(resolve(io.cwd, raw.journal));
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new UsageError(`callback store for ${raw.journal}: cannot be opened (${e.code ?? e.message})`, undefined, { cause: error });
+  }
+  const nonces = new NonceMemory(limits.windowSeconds, NONCE_CAPACITY);
+  if (secret !== undefined) {
+    // Nonces of callbacks stored within the window count as used across a restart.
+    const since = Math.floor(Date.now() / 1000) - limits.windowSeconds - 1;
+    for await (const mark of store.recentNonces(since)) nonces.stored(mark);
+  }
+  const { server, counts } = callbackReceiver({ store, secret, nonces, limits, now: Date.now, log });
+  await new Promise<void>((done, fail) => {
+    server.once('error', (error: NodeJS.ErrnoException) => fail(new UsageError(`--host ${host} --port ${port}: cannot listen (${error.code})`, undefined, { cause: error })));
+    server.listen(port, host, () => done());
+  }).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
   });
   const address = server.address() as AddressInfo;
-  if (raw.json) io.stdout.write(`${JSON.stringify({ event: 'listening', port: address.port, callbacks: callbacksPath(journal), signed: verifier !== undefined })}\n`);
-  else io.stdout.write(`batchsend listen: receiving callbacks on port ${address.port}; storing them in ${callbacksPath(journal)}\n`);
-  if (verifier === undefined) io.stderr.write('warning: no webhook secret (--secret-file or SINCH_WEBHOOK_SECRET): unsigned callbacks are accepted\n');
+  if (raw.json) io.stdout.write(`${JSON.stringify({ event: 'listening', host: address.address, port: address.port, callbacks: store.where, signed: secret !== undefined })}\n`);
+  else io.stdout.write(`batchsend listen: receiving callbacks on ${address.address}:${address.port}; storing them in ${store.where}\n`);
+  if (secret === undefined) io.stderr.write('warning: --allow-unsigned: callbacks are accepted without a signature from anyone who can reach the port\n');
+  if (host !== '127.0.0.1' && host !== '::1' && host !== 'localhost') io.stderr.write(`note: listening on ${host}: reachable from other machines\n`);
+
   const progress = setInterval(() => {
-    io.stderr.write(`callbacks: ${counts.received} received, ${counts.stored} stored (${counts.delivered} delivered, ${counts.failed} failed), ${counts.rejected} refused\n`);
+    io.stderr.write(
+      `callbacks: ${counts.received} received, ${counts.stored} stored (${counts.delivered} delivered, ${counts.failed} failed), ${counts.retries} retries of stored ones, ${counts.refused} refused, ${counts.notStored} not stored\n`,
+    );
   }, Number(io.env.BATCHSEND_PROGRESS_INTERVAL_MS ?? 5000));
   progress.unref();
-  await new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true })));
+  await new Promise<void>((done) => (stop.aborted ? done() : stop.addEventListener('abort', () => done(), { once: true })));
   clearInterval(progress);
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
+  await new Promise<void>((done) => {
+    server.close(() => done());
     server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 2000).unref();
   });
   await store.close();
-  io.stderr.write(`batchsend listen: stopped; ${counts.stored} callbacks stored, ${counts.rejected} refused, ${counts.malformed} malformed\n`);
+  io.stderr.write(`batchsend listen: stopped; ${counts.stored} callbacks stored, ${counts.retries} retries of stored ones, ${counts.refused} refused, ${counts.notStored} not stored\n`);
   return 0;
 }

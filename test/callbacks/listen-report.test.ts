@@ -1,59 +1,16 @@
-import { spawn } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SIGNATURE_HEADERS, webhookSignature } from '../../src/callbacks/signature.js';
+import { SIGNATURE_HEADERS } from '../../src/callbacks/signature.js';
 import { startEmulator } from '../../src/emulator/emulator.js';
-import { BIN, jsonEvents, runCli, tempDir } from '../helpers.js';
+import { jsonEvents, runCli } from '../helpers.js';
 import { envFor, recipientsFile, send, TEMPLATE } from '../send-helpers.js';
+import { cleanUp, cleanups, post, scratch as tempDir, signed, startListen } from './listen-helpers.js';
 
-const stops: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0)) await stop();
-});
+const listen = (dir: string, journal: string, secret?: string) => startListen(dir, journal, secret);
 
-/** Start `batchsend listen` on a free port; resolves with its URL. */
-async function listen(dir: string, journal: string, secret?: string): Promise<{ url: string; stop: () => Promise<string> }> {
-  const args = [BIN, 'listen', '--port', '0', '--host', '127.0.0.1', '--journal', journal, '--json'];
-  if (secret !== undefined) {
-    writeFileSync(join(dir, 'webhook-secret'), secret);
-    chmodSync(join(dir, 'webhook-secret'), 0o600);
-    args.push('--secret-file', join(dir, 'webhook-secret'));
-  }
-  const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
-  const { port } = JSON.parse(line);
-  const closed = once(child, 'close');
-  let stopping: Promise<string> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      child.kill('SIGTERM');
-      await closed;
-      return stderr;
-    })());
-  stops.push(stop);
-  return { url: `http://127.0.0.1:${port}/callbacks`, stop };
-}
-
-async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<number> {
-  const response = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
-  await response.body.dump();
-  return response.statusCode;
-}
-
-function signed(secret: string, body: string, nonce: string, timestamp = String(Math.floor(Date.now() / 1000))): Record<string, string> {
-  return {
-    [SIGNATURE_HEADERS.nonce]: nonce,
-    [SIGNATURE_HEADERS.timestamp]: timestamp,
-    [SIGNATURE_HEADERS.algorithm]: 'HmacSHA256',
-    [SIGNATURE_HEADERS.signature]: webhookSignature(secret, body, nonce, timestamp),
-  };
-}
+afterEach(cleanUp);
+const stops = { push: (stop: () => Promise<unknown>) => cleanups.push(stop) };
 
 describe('batchsend listen', () => {
   it('stores signed callbacks and refuses tampered, wrongly signed, stale, replayed and short-signature ones (401, not stored)', async () => {
@@ -61,11 +18,14 @@ describe('batchsend listen', () => {
     const journal = join(dir, 'run.journal.jsonl');
     const hook = await listen(dir, journal, 's3cret');
     const body = '{"app_id":"A","message_delivery_report":{"status":"DELIVERED","metadata":""}}';
-    expect(await post(hook.url, body, signed('s3cret', body, 'n1'))).toBe(200);
+    const first = signed('s3cret', body, 'n1');
+    expect(await post(hook.url, body, first)).toBe(200);
     expect(await post(hook.url, body.replace('DELIVERED', 'FAILED'), signed('s3cret', body, 'n2'))).toBe(401); // tampered body
     expect(await post(hook.url, body, signed('other', body, 'n3'))).toBe(401); // wrong secret
     expect(await post(hook.url, body, signed('s3cret', body, 'n4', String(Math.floor(Date.now() / 1000) - 400)))).toBe(401); // stale
-    expect(await post(hook.url, body, signed('s3cret', body, 'n1'))).toBe(401); // nonce reused
+    expect(await post(hook.url, body, first)).toBe(200); // an identical retry: acknowledged, not stored again
+    const other = body.replace('DELIVERED', 'READ');
+    expect(await post(hook.url, other, signed('s3cret', other, 'n1', first[SIGNATURE_HEADERS.timestamp]))).toBe(401); // nonce reused
     expect(await post(hook.url, body, { ...signed('s3cret', body, 'n5'), [SIGNATURE_HEADERS.signature]: 'c2hvcnQ=' })).toBe(401); // wrong length
     expect(await post(hook.url, body)).toBe(401); // unsigned
     expect(await post(hook.url, '{not json', signed('s3cret', '{not json', 'n6'))).toBe(400);
@@ -77,11 +37,11 @@ describe('batchsend listen', () => {
     expect(stderr).toContain('reused nonce');
   });
 
-  it('accepts unsigned callbacks without a secret, and says so', async () => {
+  it('accepts unsigned callbacks with --allow-unsigned, and says so', async () => {
     const dir = tempDir();
     const hook = await listen(dir, join(dir, 'run.journal.jsonl'));
     expect(await post(hook.url, '{"x":1}')).toBe(200);
-    expect(await hook.stop()).toContain('unsigned callbacks are accepted');
+    expect(await hook.stop()).toContain('callbacks are accepted without a signature');
   });
 });
 
@@ -108,7 +68,7 @@ describe('batchsend report', () => {
     const r = await runCli(['report', '--journal', journal, '--failed', 'failed.csv', '--json'], { cwd: dir });
     expect(r.code).toBe(0);
     const report = jsonEvents(r.stdout)[0]!;
-    expect(report.accepted_rows).toBe(rows);
+    expect(report.rows).toBe(rows);
     expect((report.delivered as number) + (report.failed as number)).toBe(rows); // every row has one final status
     expect(report.pending).toBe(0);
     expect(report.unmatched).toBe(0);
