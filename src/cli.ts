@@ -144,6 +144,8 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .option('--new-run', 'start a new run although the journal belongs to another input or template (the old journal is kept)')
     .option('--test-to <identity>', 'send the message of one row to this identity alone, then stop: no run, no journal (CHANNEL:VALUE or contact_id:ID to choose)')
     .option('--test-row <line>', "with --test-to: the row starting at this line (default: the first valid row)")
+    .addOption(new Option('--campaign <name>', 'send only to recipients no run of campaign NAME has sent to; record the rest in its ledger').env('BATCHSEND_CAMPAIGN'))
+    .addOption(new Option('--state <dir|url>', 'where campaigns are kept: a directory, or a postgres:// URL shared by machines (default: $XDG_STATE_HOME/batchsend, else ~/.local/state/batchsend)').env('BATCHSEND_STATE'))
     .addHelpText('after', SEND_EXAMPLES)
     .action(async (recipients: string, options: Record<string, unknown>) => {
       const { sendCommand } = await import('./commands/send.js');

@@ -11,7 +11,7 @@ import type { Io } from '../report/terminal.js';
 import { BatchClient } from '../sinch/batch-client.js';
 import type { ApiSettings } from '../sinch/settings.js';
 import { TokenProvider, TokenUnavailable } from '../sinch/token.js';
-import { createJournal, JournalWriter, readJournal, takeLock, type Manifest } from '../send/journal.js';
+import { createJournal, JournalWriter, readJournal, takeLock, type JournalState, type Manifest } from '../send/journal.js';
 import { RateLimiter } from '../send/rate-limiter.js';
 import { sleep } from '../send/sleep.js';
 import { sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
@@ -19,6 +19,10 @@ import type { SmsFigures } from '../sms/sms-rows.js';
 import type { Template } from '../template/template.js';
 import type { CheckOptions } from './check-options.js';
 import { checkRows } from './check-rows.js';
+import { CampaignSend, type CampaignPlan } from '../campaign/campaign-send.js';
+import { RecipientKeys } from '../campaign/recipient-keys.js';
+import type { CampaignStore } from '../campaign/ledger.js';
+import { hostname } from 'node:os';
 
 /** Options of a real send beyond those of validate. */
 export interface SendRunOptions {
@@ -36,6 +40,8 @@ export interface SendRunOptions {
   readonly toolVersion: string;
   /** Under GitHub Actions: register the token as a secret before any other output. */
   readonly githubMask: boolean;
+  /** `--campaign NAME`: skip recipients the campaign's other runs hold; claim the rest. */
+  readonly campaign: { readonly name: string; readonly store: CampaignStore } | undefined;
 }
 
 export interface SendRunDeps {
@@ -62,6 +68,8 @@ export interface SendRunResult {
   readonly recipients: { accepted: number; rejected: number; notSent: number; inDoubt: number };
   readonly invalidFile: string | undefined;
   readonly sms: SmsFigures | undefined;
+  /** Valid rows skipped because another run of the campaign holds their recipient. */
+  readonly alreadySent: number;
 }
 
 /**
@@ -73,13 +81,27 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
   await mkdir(dirname(options.journal), { recursive: true, mode: 0o700 });
   const release = takeLock(options.journal, deps.pid, deps.isAlive);
   const spool = new EntrySpool(`${options.journal}.spool`);
+  let campaign: CampaignSend | undefined;
+  let campaignRunId: string | undefined;
+  let journalBefore: JournalState | undefined;
   const agent = new Agent({ connections: send.concurrency, keepAliveTimeout: 4_000, connect: { timeout: 10_000 } });
   try {
-    const checked = await checkRows(options, template, io, reporter, (line, entry) => spool.add(line, entryJson(line, entry, options.tracking)), true);
+    const keys = send.campaign === undefined ? undefined : new RecipientKeys();
+    const checked = await checkRows(
+      options,
+      template,
+      io,
+      reporter,
+      (line, entry) => {
+        keys?.add(entry.recipient);
+        return spool.add(line, entryJson(line, entry, options.tracking));
+      },
+      true,
+    );
     await spool.close();
-    const plannedBatches = batchCount(checked.valid, options.batchSize);
-    reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches, sms: checked.sms });
     if (checked.invalid > 0 && !options.skipInvalid) {
+      const plannedBatches = batchCount(checked.valid, options.batchSize);
+      reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches, sms: checked.sms });
       // Nothing is sent; the caller prints the summary, then the validation failure (exit 3).
       return {
         exitCode: ExitCode.validation,
@@ -91,6 +113,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         recipients: { accepted: 0, rejected: 0, notSent: checked.valid, inDoubt: 0 },
         invalidFile: checked.invalidFile,
         sms: checked.sms,
+        alreadySent: 0,
       };
     }
 
@@ -120,12 +143,13 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       api: send.api.api,
       base_url: send.api.baseUrl,
       batches: plannedBatches,
-      recipients: checked.valid,
+      recipients: toSend,
       tool_version: send.toolVersion,
       created: new Date(deps.now()).toISOString(),
     });
 
     let previous = await readJournal(options.journal);
+    journalBefore = previous;
     if (previous !== undefined) {
       const m = previous.manifest;
       const changed = [
@@ -137,7 +161,8 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         (m.project_id !== send.api.projectId || m.api !== send.api.api || m.base_url !== send.api.baseUrl) && 'the project or endpoint',
       ].filter(Boolean);
       if (changed.length > 0 || send.newRun) {
-        if (!send.newRun) {
+        // Within a campaign a changed input is a new run that skips what the campaign holds.
+        if (!send.newRun && send.campaign === undefined) {
           throw new UsageError(
             `journal ${options.journal} belongs to another run: ${changed.join(', ')} changed since it was written`,
             'to send the new input as a new run, pass --new-run (the old journal is kept beside it)',
@@ -149,7 +174,25 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       }
     }
     const runId = previous?.manifest.run_id ?? (send.newRun ? `${baseRunId}-${deps.now().toString(36)}` : baseRunId);
+
+    // The campaign: held for the whole run, recipients other runs hold skipped, the rest claimed
+    // before the first batch goes out.
+    let plan: CampaignPlan | undefined;
+    if (send.campaign !== undefined) {
+      campaign = await CampaignSend.start(send.campaign.store, send.campaign.name, { host: hostname(), pid: deps.pid, started: new Date(deps.now()).toISOString(), runId }, keys!);
+      campaignRunId = runId;
+      plan = await campaign.plan(
+        { runId, started: new Date(deps.now()).toISOString(), input: options.recipients === '-' ? null : resolve(io.cwd, options.recipients), templateSha256: sha256(template.text) },
+        previous !== undefined,
+      );
+      reportCampaignPlan(reporter, send.campaign.name, plan);
+    }
+    const alreadySent = plan?.alreadySent ?? 0;
+    const toSend = checked.valid - alreadySent;
+    const plannedBatches = batchCount(toSend, options.batchSize);
+    reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches, sms: checked.sms, alreadySent: plan === undefined ? undefined : alreadySent });
     if (previous === undefined) await createJournal(options.journal, manifestFor(runId));
+    await campaign?.claim(runId);
     const journal = await JournalWriter.open(options.journal);
 
     const tokens = new TokenProvider(send.api, agent, {
@@ -165,8 +208,16 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
 
     async function* planned(): AsyncGenerator<PlannedBatch> {
       let index = 0;
-      for await (const group of chunk(spool.entries(), options.batchSize)) {
+      let ordinal = 0;
+      const entries = async function* () {
+        for await (const entry of spool.entries()) {
+          const at = ordinal++;
+          if (campaign?.skipped(at) !== true) yield { ...entry, ordinal: at };
+        }
+      };
+      for await (const group of chunk(entries(), options.batchSize)) {
         index++;
+        campaign?.batch(index, group.map((entry) => entry.ordinal));
         const body = Buffer.from(builder.body(index, group.map((entry) => entry.json)));
         const rows: [number, number] = [group[0]!.line, group.at(-1)!.line];
         yield { index, rows, recipients: group.length, body, sha256: sha256(body), lines: lineRuns(group.map((entry) => entry.line)), tag: builder.batchTag(index) };
@@ -175,8 +226,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
 
     const counts = { accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 };
     const recipients = { accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 };
-    const progress = { batchesDone: 0, batches: plannedBatches, recipientsDone: 0, recipients: checked.valid, retries: 0 };
+    const progress = { batchesDone: 0, batches: plannedBatches, recipientsDone: 0, recipients: toSend, retries: 0 };
+    const settling: Array<Promise<void>> = [];
     const onResult = (result: BatchResult): void => {
+      if (campaign !== undefined) settling.push(campaign.settle(runId, result.index, result.state));
       const key = ({ accepted: 'accepted', rejected: 'rejected', not_sent: 'notSent', in_doubt: 'inDoubt' } as const)[result.state];
       counts[key]++;
       recipients[key] += result.recipients;
@@ -241,6 +294,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         reporter.stopProgress();
       }
     }
+    await Promise.all(settling);
     if (counts.notSent === 0 && counts.inDoubt === 0 && !deps.stop.aborted) await journal.append({ t: 'finished', at: new Date(deps.now()).toISOString() });
     await journal.close();
 
@@ -264,8 +318,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       recipients,
       invalidFile: checked.invalidFile,
       sms: checked.sms,
+      alreadySent,
     };
   } finally {
+    await campaign?.end(campaignRunId, Math.max(0, ...(journalBefore?.batches.keys() ?? []))).catch(() => undefined);
     await spool.close().catch(() => undefined);
     await rm(spool.path, { force: true });
     await agent.close().catch(() => undefined);
@@ -273,3 +329,16 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
   }
 }
 
+/** Say what the campaign skips, and a changed template, before anything is sent. */
+function reportCampaignPlan(reporter: Reporter, name: string, plan: CampaignPlan): void {
+  if (plan.alreadySent > 0) {
+    const runs = [...plan.byRun].map(([run, n]) => `${n} by run ${run}`).join(', ');
+    reporter.note(`campaign ${name}: ${plan.alreadySent} recipients already sent (${runs}): not sent again`);
+  }
+  if (plan.claimedOnly > 0) {
+    reporter.note(`campaign ${name}: ${plan.claimedOnly} of them are only claimed by a run that stopped before their batches had an outcome: resume that run (the same command) to settle them`);
+  }
+  if (plan.templateChangedSince !== undefined) {
+    reporter.note(`campaign ${name}: the template differs from the one of run ${plan.templateChangedSince.runId} (${plan.templateChangedSince.started}); the new template goes to the recipients not yet sent`);
+  }
+}

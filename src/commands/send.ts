@@ -11,6 +11,7 @@ import { displayPath, type Io } from '../report/terminal.js';
 import { loadTemplate } from '../template/template.js';
 import { checkOptions, type RawCheckOptions } from './check-options.js';
 import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
+import { openCampaignStore, stateLocation } from '../campaign/open-campaigns.js';
 
 /**
  * `batchsend send`. With --dry-run: validate, then build the exact request bodies (and with
@@ -22,7 +23,23 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
   if (raw.testRow !== undefined && raw.testTo === undefined) throw new UsageError('--test-row goes with --test-to', 'e.g. batchsend send r.csv -t t.json --test-to +46701234567 --test-row 7');
   if (raw.testTo !== undefined && options.dryRun) throw new UsageError('--test-to sends one real message: it does not go with --dry-run');
   // Credentials are checked before any row is read (a dry run needs none).
-  const send = options.dryRun ? undefined : await sendOptions(raw, io, context.toolVersion);
+  const send = options.dryRun ? undefined : await sendOptions(raw, io, context.toolVersion, context);
+  try {
+    return await sendOrBuild(recipients, raw, io, context, started, options, send);
+  } finally {
+    await send?.campaign?.store.close();
+  }
+}
+
+async function sendOrBuild(
+  recipients: string,
+  raw: RawCheckOptions & RawSendOptions,
+  io: Io,
+  context: SendContext,
+  started: number,
+  options: ReturnType<typeof checkOptions>,
+  send: SendRunOptions | undefined,
+): Promise<number> {
   const template = await loadTemplate(options.template, io.cwd);
   const appId = options.appId ?? template.body.app_id;
   if (appId === undefined) {
@@ -47,18 +64,19 @@ export async function sendCommand(recipients: string, raw: RawCheckOptions & Raw
       pid: context.pid,
       isAlive: context.isAlive,
     });
-    const accounted = result.recipients.accepted + result.recipients.rejected + result.recipients.notSent + result.recipients.inDoubt + result.invalid + result.duplicates;
+    const accounted = result.recipients.accepted + result.recipients.rejected + result.recipients.notSent + result.recipients.inDoubt + result.invalid + result.duplicates + result.alreadySent;
     reporter.summary({
       kind: 'send',
       rowsRead: result.rows,
       valid: result.valid,
       invalid: result.invalid,
       duplicates: result.duplicates,
+      alreadySent: send.campaign === undefined ? undefined : result.alreadySent,
       batches: result.batches,
       recipientsAccepted: result.recipients.accepted,
       elapsedMs: performance.now() - started,
       invalidFile: result.invalidFile,
-      reconciliation: { ...result.recipients, invalid: result.invalid, duplicates: result.duplicates, rows: result.rows },
+      reconciliation: { ...result.recipients, invalid: result.invalid, duplicates: result.duplicates, rows: result.rows, alreadySent: result.alreadySent },
       sms: result.sms,
     });
     if (result.exitCode === ExitCode.validation) failOnInvalid(result, options);
@@ -123,6 +141,10 @@ export interface RawSendOptions extends RawApiSettings {
   readonly force?: boolean;
   readonly testTo?: string;
   readonly testRow?: string;
+  /** --campaign NAME (or BATCHSEND_CAMPAIGN). */
+  readonly campaign?: string;
+  /** --state DIR|URL (or BATCHSEND_STATE). */
+  readonly state?: string;
 }
 
 /** What the edge gives the send command besides its flags. */
@@ -143,10 +165,12 @@ function whole(flag: string, raw: string | undefined, fallback: number, min: num
   return value;
 }
 
-async function sendOptions(raw: RawSendOptions, io: Io, toolVersion: string): Promise<SendRunOptions> {
+async function sendOptions(raw: RawSendOptions, io: Io, toolVersion: string, context: SendContext): Promise<SendRunOptions> {
   const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', resolve(io.cwd, raw.keySecretFile));
   const api = resolveApiSettings(raw, io.env, secret);
+  const campaign = raw.campaign === undefined || raw.campaign === '' ? undefined : { name: raw.campaign, store: await openCampaignStore(stateLocation(raw.state, io), io, context) };
   return {
+    campaign,
     api,
     concurrency: whole('--concurrency', raw.concurrency, 4, 1, 64),
     rate: raw.rate === undefined ? undefined : whole('--rate', raw.rate, 0, 0.001, 1e9),

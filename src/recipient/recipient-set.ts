@@ -12,6 +12,7 @@ export class RecipientSet {
   private slots: Uint32Array;
   private mask: number;
   private count = 0;
+  private readonly words = new Uint32Array(2);
 
   constructor(initialSlots = 1 << 16) {
     const size = 1 << Math.ceil(Math.log2(Math.max(16, initialSlots)));
@@ -28,24 +29,9 @@ export class RecipientSet {
    * Returns 0 if it is new, else the line where it was first seen.
    */
   add(key: string, space: number, line: number): number {
-    let high: number;
-    let low: number;
-    const digits = e164Value(key);
-    if (digits >= 0) {
-      // Exact: the number is below 2^50, so it fits in 18 high bits and 32 low bits.
-      high = ((digits / 0x100000000) >>> 0) | (space << 20);
-      low = digits >>> 0;
-    } else {
-      let h1 = Math.imul(0x811c9dc5 ^ space, 0x01000193);
-      let h2 = 0x9e3779b9 ^ key.length;
-      for (let i = 0; i < key.length; i++) {
-        const c = key.charCodeAt(i);
-        h1 = Math.imul(h1 ^ c, 0x01000193);
-        h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-      }
-      high = (fmix(h1) | 0x80000000) >>> 0; // the top bit marks a hashed key
-      low = fmix(h2 ^ h1) >>> 0;
-    }
+    keyWords(key, space, this.words);
+    const high = this.words[0]!;
+    const low = this.words[1]!;
     const slots = this.slots;
     let slot = fmix(low ^ Math.imul(high, 0x85ebca6b)) & this.mask;
     for (;;) {
@@ -81,6 +67,34 @@ export class RecipientSet {
       this.slots[slot * 3 + 2] = old[at + 2]!;
     }
   }
+}
+
+/**
+ * A recipient key as 64 bits, written to `out` as [high, low]: a phone number in E.164 exactly
+ * (with its key space), anything else hashed (top bit set). Campaign ledgers store these words,
+ * so this function is part of their on-disk format: change it only with a new ledger format.
+ */
+export function keyWords(key: string, space: number, out: Uint32Array): void {
+  let high: number;
+  let low: number;
+  const digits = e164Value(key);
+  if (digits >= 0) {
+    // Exact: the number is below 2^50, so it fits in 18 high bits and 32 low bits.
+    high = ((digits / 0x100000000) >>> 0) | (space << 20);
+    low = digits >>> 0;
+  } else {
+    let h1 = Math.imul(0x811c9dc5 ^ space, 0x01000193);
+    let h2 = 0x9e3779b9 ^ key.length;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    }
+    high = (fmix(h1) | 0x80000000) >>> 0; // the top bit marks a hashed key
+    low = fmix(h2 ^ h1) >>> 0;
+  }
+  out[0] = high;
+  out[1] = low;
 }
 
 /** The value of `+<1 to 15 digits>` (first digit not 0), or -1 for anything else. */

@@ -11,6 +11,8 @@ export interface Summary {
   readonly valid: number;
   readonly invalid: number;
   readonly duplicates: number;
+  /** --campaign: valid rows skipped because another run of the campaign holds their recipient. */
+  readonly alreadySent?: number;
   readonly batches: { planned: number; accepted: number; rejected: number; notSent: number; inDoubt: number };
   readonly recipientsAccepted: number;
   readonly elapsedMs: number;
@@ -21,7 +23,7 @@ export interface Summary {
   /** Where batch bodies were written (dry run with --out). */
   readonly outDir?: string;
   /** A send: where every row went, in recipients. */
-  readonly reconciliation?: { rows: number; accepted: number; rejected: number; invalid: number; duplicates: number; notSent: number; inDoubt: number };
+  readonly reconciliation?: { rows: number; accepted: number; rejected: number; invalid: number; duplicates: number; notSent: number; inDoubt: number; alreadySent: number };
   /** SMS encoding, parts and cost of the rows that may go out as SMS. */
   readonly sms?: SmsFigures;
 }
@@ -43,6 +45,8 @@ export interface ValidatedCounts {
   readonly duplicates: number;
   readonly batches: number;
   readonly sms?: SmsFigures;
+  /** --campaign: valid rows skipped because another run of the campaign holds their recipient. */
+  readonly alreadySent?: number;
 }
 
 /** One batch's state, as the `batch` JSON event carries it. */
@@ -214,6 +218,7 @@ class HumanReporter implements Reporter {
     lines.push(row('valid', formatCount(s.valid)));
     lines.push(row('invalid', (s.invalid > 0 ? p.red : (t: string) => t)(formatCount(s.invalid)) + (s.invalidFile ? p.dim(`  (written to ${s.invalidFile})`) : '')));
     lines.push(row('duplicates', (s.duplicates > 0 ? p.yellow : (t: string) => t)(formatCount(s.duplicates)) + (s.duplicates > 0 ? p.dim('  (not sent)') : '')));
+    if (s.alreadySent !== undefined) lines.push(row('already sent', formatCount(s.alreadySent) + (s.alreadySent > 0 ? p.dim('  (by earlier runs of the campaign: not sent again)') : '')));
     const b = s.batches;
     if (s.kind !== 'send') {
       const verb = s.kind === 'validate' ? 'would be sent' : 'built';
@@ -230,11 +235,11 @@ class HumanReporter implements Reporter {
     if (s.sms !== undefined) lines.push(row('SMS', smsLine(s.sms)));
     const r = s.reconciliation;
     if (r !== undefined) {
-      const sum = r.accepted + r.rejected + r.invalid + r.duplicates + r.notSent + r.inDoubt;
+      const sum = r.accepted + r.rejected + r.invalid + r.duplicates + r.notSent + r.inDoubt + r.alreadySent;
       lines.push(
         row(
           'every row',
-          `${formatCount(r.rows)} read = ${formatCount(r.accepted)} accepted + ${formatCount(r.rejected)} rejected + ${formatCount(r.invalid)} invalid + ${formatCount(r.duplicates)} duplicates + ${formatCount(r.notSent)} not sent + ${formatCount(r.inDoubt)} in doubt${sum === r.rows ? '' : p.red(`  (MISMATCH: ${formatCount(sum)})`)}`,
+          `${formatCount(r.rows)} read = ${formatCount(r.accepted)} accepted + ${formatCount(r.rejected)} rejected + ${formatCount(r.invalid)} invalid + ${formatCount(r.duplicates)} duplicates + ${formatCount(r.notSent)} not sent + ${formatCount(r.inDoubt)} in doubt${r.alreadySent > 0 ? ` + ${formatCount(r.alreadySent)} already sent` : ''}${sum === r.rows ? '' : p.red(`  (MISMATCH: ${formatCount(sum)})`)}`,
         ),
       );
     }
@@ -296,7 +301,7 @@ class JsonReporter implements Reporter {
     this.emit({ event: 'warning', message });
   }
   validated(c: ValidatedCounts): void {
-    this.emit({ event: 'validated', rows: c.rows, valid: c.valid, invalid: c.invalid, duplicates: c.duplicates, batches: c.batches, ...smsJson(c.sms) });
+    this.emit({ event: 'validated', rows: c.rows, valid: c.valid, invalid: c.invalid, duplicates: c.duplicates, ...(c.alreadySent === undefined ? {} : { already_sent: c.alreadySent }), batches: c.batches, ...smsJson(c.sms) });
   }
   testSent(t: TestSent): void {
     this.emit({ event: 'test_send', file: t.file, line: t.line, to: t.to, batch_id: t.batchId ?? null });
@@ -333,6 +338,7 @@ class JsonReporter implements Reporter {
       valid: s.valid,
       invalid: s.invalid,
       duplicates: s.duplicates,
+      ...(s.alreadySent === undefined ? {} : { already_sent: s.alreadySent }),
       batches: { planned: s.batches.planned, accepted: s.batches.accepted, rejected: s.batches.rejected, not_sent: s.batches.notSent, in_doubt: s.batches.inDoubt },
       recipients_accepted: s.recipientsAccepted,
       elapsed_ms: Math.round(s.elapsedMs),

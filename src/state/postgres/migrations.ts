@@ -25,4 +25,13 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (campaign, key)
    );
    CREATE INDEX batchsend_campaign_claims_run ON batchsend_campaign_claims (campaign, run_ordinal);`,
+  // 2: who holds a lock, so a refusal can name them. The lock itself is a session-level advisory
+  // lock (it ends with its session); a row here means something only while that lock is held by
+  // the backend it names.
+  `CREATE TABLE batchsend_locks (
+     name text PRIMARY KEY,
+     owner jsonb NOT NULL,
+     backend_pid integer NOT NULL,
+     taken timestamptz NOT NULL DEFAULT now()
+   );`,
 ];

@@ -1,0 +1,179 @@
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jsonEvents, tempDir } from '../helpers.js';
+import { freshDatabase } from '../pg.js';
+import { emulatorsClosedAfterEach, recipientsFile, send, sleep, spawnSend, TEMPLATE, until } from '../send-helpers.js';
+
+/**
+ * `--campaign NAME`: never twice per recipient across runs — on the local state and on a shared
+ * PostgreSQL state. Each scenario counts what the emulator accepted and that no recipient was
+ * accepted twice.
+ */
+interface Backend {
+  readonly name: string;
+  state(): Promise<string>;
+}
+
+const dirs: string[] = [];
+const dbs: Array<() => Promise<void>> = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+afterAll(async () => {
+  for (const drop of dbs.splice(0)) await drop();
+});
+
+const backends: Backend[] = [
+  {
+    name: 'local state',
+    state: async () => {
+      const dir = tempDir();
+      dirs.push(dir);
+      return join(dir, 'state');
+    },
+  },
+  {
+    name: 'PostgreSQL state',
+    state: async () => {
+      const db = await freshDatabase();
+      dbs.push(db.drop);
+      return db.url;
+    },
+  },
+];
+
+function workDir(): string {
+  const dir = tempDir();
+  dirs.push(dir);
+  return dir;
+}
+
+const summaryOf = (stdout: string) => jsonEvents(stdout).find((e) => e.event === 'summary')!;
+const validatedOf = (stdout: string) => jsonEvents(stdout).find((e) => e.event === 'validated')!;
+
+describe.each(backends)('campaigns on the $name', (backend) => {
+  const emulator = emulatorsClosedAfterEach();
+  let state: string;
+  beforeAll(async () => {
+    state = await backend.state();
+  });
+
+  it('a fixed row re-sent under the campaign reaches only that row', async () => {
+    const emu = await emulator();
+    const dir = workDir();
+    const input = join(dir, 'list.csv');
+    const rows = ['SMS,first_name,order_id'];
+    for (let i = 0; i < 20; i++) rows.push(`+4670${1000000 + i},N${i},A-${i}`);
+    rows[7] = '+4670notanumber,N6,A-6';
+    writeFileSync(input, `${rows.join('\n')}\n`);
+    const args = [input, '-t', TEMPLATE, '--campaign', 'fixed-row', '--state', state, '--json'];
+    const first = await send(dir, emu, [...args, '--skip-invalid']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(19);
+
+    rows[7] = '+46701000006,N6,A-6'; // fixed in place
+    writeFileSync(input, `${rows.join('\n')}\n`);
+    const second = await send(dir, emu, args);
+    expect(second.code, second.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(20);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+    expect(validatedOf(second.stdout)).toMatchObject({ valid: 20, already_sent: 19 });
+    expect(summaryOf(second.stdout)).toMatchObject({ already_sent: 19, recipients: { accepted: 1 } });
+    expect(second.stderr).toMatch(/19 recipients already sent \(19 by run [0-9a-f]+\)/);
+  });
+
+  it('a grown file reaches only the new rows; the same list in another order, another batch size and a new template reaches nobody', async () => {
+    const emu = await emulator();
+    const dir = workDir();
+    const input = recipientsFile(dir, 30, 'daily.csv');
+    const args = (file: string, extra: string[] = []) => [file, '-t', TEMPLATE, '--campaign', 'daily', '--state', state, '--json', ...extra];
+    expect((await send(dir, emu, args(input))).code).toBe(0);
+    // Tomorrow: ten more rows at the end.
+    for (let i = 30; i < 40; i++) appendFileSync(input, `+4670${1000000 + i},Name ${i},A-${i}\n`);
+    const grown = await send(dir, emu, args(input));
+    expect(grown.code, grown.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(40);
+    expect(summaryOf(grown.stdout)).toMatchObject({ already_sent: 30, recipients: { accepted: 10 } });
+
+    // Shuffled, another batch size, another template, from another folder: nothing left to send.
+    const other = workDir();
+    const lines = readFileSync(input, 'utf8').trim().split('\n');
+    const shuffled = join(other, 'shuffled.csv');
+    writeFileSync(shuffled, `${[lines[0], ...lines.slice(1).reverse()].join('\n')}\n`);
+    const template = JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Record<string, unknown>;
+    template.ttl = '3600s';
+    writeFileSync(join(other, 'other-template.json'), JSON.stringify(template));
+    const again = await send(other, emu, [shuffled, '-t', join(other, 'other-template.json'), '--campaign', 'daily', '--state', state, '--json', '--batch-size', '7']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(40);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+    expect(summaryOf(again.stdout)).toMatchObject({ already_sent: 40, recipients: { accepted: 0 } });
+    expect(again.stderr).toMatch(/the template differs from the one of run/);
+  });
+
+  it('two runs of one campaign started at the same moment on two machines: one sends, the other refuses naming the holder', async () => {
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 300, rate: 1 }] });
+    const [a, b] = [workDir(), workDir()];
+    const runA = spawnSend(a, emu, [recipientsFile(a, 50, 'a.csv'), '-t', TEMPLATE, '--campaign', 'launch', '--state', state, '--batch-size', '10', '--concurrency', '1']);
+    const runB = spawnSend(b, emu, [recipientsFile(b, 50, 'b.csv'), '-t', TEMPLATE, '--campaign', 'launch', '--state', state, '--batch-size', '10', '--concurrency', '1']);
+    const results = await Promise.all([runA.done, runB.done]);
+    const codes = results.map((r) => r.code).sort();
+    expect(codes, results.map((r) => r.stderr).join('\n')).toEqual([0, 2]);
+    const refused = results.find((r) => r.code === 2)!;
+    expect(refused.stderr).toMatch(/campaign launch is being sent by run [0-9a-f]+ on .+ \(pid \d+, started /);
+    expect(emu.stats.acceptedRecipients).toBe(50);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+  });
+
+  it('a runner SIGKILLed mid-run: its campaign is free for the next run, which sends each recipient once', async () => {
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
+    const dir = workDir();
+    const input = recipientsFile(dir, 60, 'killed.csv');
+    const args = [input, '-t', TEMPLATE, '--campaign', 'killed', '--state', state, '--batch-size', '10', '--concurrency', '1'];
+    const run = spawnSend(dir, emu, args);
+    await until(() => emu.stats.acceptedBatches >= 1, 20_000);
+    run.child.kill('SIGKILL');
+    await run.done;
+    const before = emu.stats.acceptedRecipients;
+    expect(before).toBeLessThan(60);
+    emu.faults.clear();
+    const next = await send(dir, emu, args);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).not.toMatch(/being sent by/);
+    expect(emu.stats.acceptedRecipients).toBe(60);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+  });
+});
+
+describe('a shared PostgreSQL state', () => {
+  const emulator = emulatorsClosedAfterEach();
+
+  it('an interrupted run continued from a second machine (own folder, no local files) sends each recipient once', async () => {
+    const db = await freshDatabase();
+    dbs.push(db.drop);
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
+    const [first, second] = [workDir(), workDir()];
+    const content = readFileSync(recipientsFile(first, 80, 'list.csv'));
+    const args = (dir: string) => [join(dir, 'list.csv'), '-t', TEMPLATE, '--campaign', 'moved', '--state', db.url, '--batch-size', '10', '--concurrency', '1'];
+    const run = spawnSend(first, emu, args(first));
+    await until(() => emu.stats.acceptedBatches >= 2, 20_000);
+    run.child.kill('SIGINT');
+    const stopped = await run.done;
+    expect(stopped.code, stopped.stderr).toBe(130);
+    const before = emu.stats.acceptedRecipients;
+    expect(before).toBeGreaterThan(0);
+    expect(before).toBeLessThan(80);
+
+    // The second machine: the same file, its own folder, nothing of the first one's files.
+    mkdirSync(second, { recursive: true });
+    writeFileSync(join(second, 'list.csv'), content);
+    emu.faults.clear();
+    const continued = await send(second, emu, [...args(second), '--json']);
+    expect(continued.code, continued.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(80);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+    expect(summaryOf(continued.stdout)).toMatchObject({ already_sent: before, recipients: { accepted: 80 - before } });
+    await sleep(0);
+  });
+});
