@@ -242,6 +242,13 @@ Outcomes: delivered, read, failed, pending, in_doubt, rejected, not_sent, invali
     .addOption(new Option('--webhook-secret <secret>', 'sign callbacks with this secret').env('SINCH_WEBHOOK_SECRET'))
     .option('--failure-rate <p>', 'share of recipients (0..1) whose delivery fails with RECIPIENT_NOT_REACHABLE', '0')
     .option('--substitution-failure-rate <p>', "share of recipients (0..1) failed with the brief's asynchronous BAD_REQUEST", '0')
+    .option('--app-mode <mode>', "the app's processing mode: 'dispatch' (only identified_by recipients) or 'conversation'", 'dispatch')
+    .option('--cancel-delay-ms <ms>', 'how long after its 200 a cancel takes effect (the API cancels asynchronously)', '500')
+    .option('--expired-token-style <style>', "refuse an expired token as 'bearer' (WWW-Authenticate says expired) or 'rfc7807' (Basic realm + access-token-expired body)", 'bearer')
+    .option('--callback-identities <form>', "identities in callbacks: 'e164' (as sent) or 'digits' (without +, as the documentation shows)", 'e164')
+    .addOption(new Option('--override-callback-secret <secret>', "the app's secret for overridden callback URLs: receipts to a batch's callback_url are signed with it"))
+    .option('--batch-status-shape <shape>', "batch status callback: 'notification' (batch_status_update_notification) or 'update' (batch_status_update)", 'notification')
+    .option('--refuse-single-send-fields', 'refuse queue, message_content_type, conversation_metadata_update_strategy as unknown batch fields')
     .option('--fault <spec>', 'inject a fault, repeatable: ROUTE:KIND[=N][,times=N|,rate=P][,retry-after=S]', (value: string, all: string[] = []) => [...all, value])
     .option('--json', 'print the address as one JSON line')
     .addHelpText(

@@ -19,6 +19,13 @@ export interface RawEmulatorOptions {
   readonly webhookSecret?: string;
   readonly failureRate?: string;
   readonly substitutionFailureRate?: string;
+  readonly appMode?: string;
+  readonly cancelDelayMs?: string;
+  readonly expiredTokenStyle?: string;
+  readonly callbackIdentities?: string;
+  readonly overrideCallbackSecret?: string;
+  readonly batchStatusShape?: string;
+  readonly refuseSingleSendFields?: boolean;
   readonly fault?: readonly string[];
   readonly json?: boolean;
 }
@@ -47,6 +54,12 @@ export async function readSecretFile(flag: string, path: string): Promise<string
   return (await readFile(path, 'utf8')).trim();
 }
 
+function oneOf<T extends string>(flag: string, raw: string | undefined, values: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  if (!(values as readonly string[]).includes(raw)) throw new UsageError(`${flag} must be ${values.map((v) => `'${v}'`).join(' or ')}`);
+  return raw as T;
+}
+
 /** Check flags into emulator options. */
 export async function emulatorOptions(raw: RawEmulatorOptions): Promise<EmulatorOptions> {
   let faults: FaultRule[];
@@ -55,7 +68,7 @@ export async function emulatorOptions(raw: RawEmulatorOptions): Promise<Emulator
   } catch (error) {
     throw new UsageError(`--fault: ${(error as Error).message}`);
   }
-  if (raw.listShape !== undefined && raw.listShape !== 'array' && raw.listShape !== 'object') throw new UsageError("--list-shape must be 'array' or 'object'");
+  const listShape = oneOf('--list-shape', raw.listShape, ['array', 'object'] as const);
   if (raw.webhook !== undefined && !/^https?:\/\//.test(raw.webhook)) throw new UsageError(`--webhook '${raw.webhook}' must be an http(s) URL`);
   return {
     port: number('--port', raw.port, 0, 65535),
@@ -67,7 +80,14 @@ export async function emulatorOptions(raw: RawEmulatorOptions): Promise<Emulator
     drainRate: number('--drain-rate', raw.drainRate, 0.001),
     fast: raw.fast === true,
     lookupDelayMs: number('--lookup-delay-ms', raw.lookupDelayMs, 0),
-    listShape: raw.listShape as 'array' | 'object' | undefined,
+    listShape,
+    appMode: oneOf('--app-mode', raw.appMode, ['dispatch', 'conversation'] as const),
+    cancelDelayMs: number('--cancel-delay-ms', raw.cancelDelayMs, 0),
+    expiredTokenStyle: oneOf('--expired-token-style', raw.expiredTokenStyle, ['bearer', 'rfc7807'] as const),
+    callbackIdentities: oneOf('--callback-identities', raw.callbackIdentities, ['e164', 'digits'] as const),
+    overrideCallbackSecret: raw.overrideCallbackSecret,
+    batchStatusShape: oneOf('--batch-status-shape', raw.batchStatusShape, ['notification', 'update'] as const),
+    refuseSingleSendFields: raw.refuseSingleSendFields === true,
     webhookUrl: raw.webhook,
     webhookSecret: raw.webhookSecret,
     deliveryFailureRate: number('--failure-rate', raw.failureRate, 0, 1),
@@ -106,6 +126,7 @@ export async function emulatorCommand(raw: RawEmulatorOptions, io: Io, stop: Abo
         `  key secret   ${secret}`,
         `  queue        ${options.fast ? 'fast mode (drains at once)' : `${options.queueCapacity ?? 500_000} messages, drained at ${options.drainRate ?? 20}/s`}`,
         `  callbacks    ${options.webhookUrl ?? 'none (pass --webhook URL)'}`,
+        `  app mode     ${options.appMode === 'conversation' ? 'Conversation (contact_id and identified_by)' : 'Dispatch (identified_by only; --app-mode conversation for contact_id)'}`,
         '',
         'Point batchsend at it:',
         `  export SINCH_BATCH_URL=${url} SINCH_AUTH_URL=${authUrl} SINCH_PROJECT_ID=${credentials.projectId} SINCH_KEY_ID=${credentials.keyId}${demoSecret ? ` SINCH_KEY_SECRET=${credentials.keySecret}` : ''}`,

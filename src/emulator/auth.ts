@@ -18,6 +18,8 @@ export class TokenAuthority {
   private readonly signingKey = randomBytes(32);
   private tokens: number;
   private refilledAt: number;
+  /** Tokens issued before the last expireAll() carry an older epoch: expired, whatever their exp. */
+  private epoch = 0;
 
   constructor(
     private readonly keyId: string,
@@ -44,7 +46,7 @@ export class TokenAuthority {
     }
     const iat = Math.floor(this.now() / 1000);
     const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-    const payload = b64url(JSON.stringify({ iss: 'batchsend-emulator', sub: this.keyId, iat, exp: iat + this.ttlSeconds, jti: b64url(randomBytes(9)) }));
+    const payload = b64url(JSON.stringify({ iss: 'batchsend-emulator', sub: this.keyId, iat, exp: iat + this.ttlSeconds, epoch: this.epoch, jti: b64url(randomBytes(9)) }));
     const signature = b64url(createHmac('sha256', this.signingKey).update(`${header}.${payload}`).digest());
     return { status: 200, body: { access_token: `${header}.${payload}.${signature}`, token_type: 'Bearer', expires_in: this.ttlSeconds, scope: '' } };
   }
@@ -58,11 +60,16 @@ export class TokenAuthority {
     const expected = b64url(createHmac('sha256', this.signingKey).update(`${header}.${payload}`).digest());
     if (!same(expected, signature)) return 'invalid';
     try {
-      const { exp } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp: number };
-      return exp * 1000 <= this.now() ? 'expired' : 'ok';
+      const { exp, epoch } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp: number; epoch: number };
+      return exp * 1000 <= this.now() || epoch < this.epoch ? 'expired' : 'ok';
     } catch {
       return 'invalid';
     }
+  }
+
+  /** Let every token issued so far expire now (tests: an expiry mid-run, whatever the client's clock). */
+  expireAll(): void {
+    this.epoch++;
   }
 
   private take(): boolean {

@@ -1,4 +1,4 @@
-import type { BatchRequest } from '../sinch/batch-request-schema.js';
+import type { AcceptedBatchRequest } from './api-schema.js';
 import { ulid } from './ids.js';
 
 export type BatchStatus = 'READY' | 'SCHEDULED' | 'PROCESSED' | 'CANCELLED';
@@ -6,7 +6,7 @@ export type BatchStatus = 'READY' | 'SCHEDULED' | 'PROCESSED' | 'CANCELLED';
 export interface StoredBatch {
   readonly id: string;
   readonly projectId: string;
-  readonly request: BatchRequest;
+  readonly request: AcceptedBatchRequest;
   /** Recipients in the batch (the request's entries may have been let go to save memory). */
   readonly size: number;
   readonly acceptedAt: number;
@@ -27,6 +27,8 @@ export interface QueueOptions {
   readonly drainRate: number;
   /** How long a new batch stays invisible to lookups by metadata. */
   readonly lookupDelayMs: number;
+  /** How long after its 200 a cancel takes effect (the API cancels asynchronously). */
+  readonly cancelDelayMs: number;
 }
 
 const FIVE_MINUTES = 5 * 60 * 1000;
@@ -40,6 +42,8 @@ export class BatchStore {
   /** Batches with messages still to drain, in the order they will drain. */
   private readonly ready: StoredBatch[] = [];
   private readonly scheduled: StoredBatch[] = [];
+  /** Cancels answered but not yet carried out, oldest first. */
+  private readonly cancels: Array<{ batches: readonly StoredBatch[]; at: number }> = [];
   private budget = 0;
   private lastTick: number;
   queued = 0;
@@ -53,7 +57,7 @@ export class BatchStore {
   }
 
   /** Accept a batch, or say the queue is full. */
-  accept(projectId: string, request: BatchRequest): StoredBatch | 'queue-full' {
+  accept(projectId: string, request: AcceptedBatchRequest): StoredBatch | 'queue-full' {
     const now = this.now();
     const size = request.recipient_and_params.length;
     let startAt = now;
@@ -104,6 +108,12 @@ export class BatchStore {
     return found;
   }
 
+  /** Cancel these batches a moment from now (cancelDelayMs), as the API does: asynchronously. */
+  cancelLater(batches: readonly StoredBatch[]): void {
+    if (this.options.cancelDelayMs <= 0) this.cancel(batches);
+    else this.cancels.push({ batches, at: this.now() + this.options.cancelDelayMs });
+  }
+
   /** Cancel scheduled batches (those not yet started); others are left alone, as the API does. */
   cancel(batches: readonly StoredBatch[]): number {
     let cancelled = 0;
@@ -123,6 +133,7 @@ export class BatchStore {
    */
   tick(onMessage: (batch: StoredBatch, index: number) => void, onProcessed: (batch: StoredBatch) => void): void {
     const now = this.now();
+    while (this.cancels.length > 0 && this.cancels[0]!.at <= now) this.cancel(this.cancels.shift()!.batches);
     for (let i = this.scheduled.length - 1; i >= 0; i--) {
       const batch = this.scheduled[i]!;
       if (batch.startAt > now) continue;

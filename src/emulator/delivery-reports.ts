@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
-import { scanPlaceholders } from '../template/placeholders.js';
+import type { AppMode } from './api-schema.js';
 import type { StoredBatch } from './batch-store.js';
 import { ulid } from './ids.js';
+
+/** How identities appear in callbacks: as sent, or without `+` as in every documented example (§14). */
+export type IdentityForm = 'e164' | 'digits';
+/** The two batch status callback shapes of reference §10.4. */
+export type BatchStatusShape = 'notification' | 'update';
 
 export interface DeliveryOptions {
   /** Share of recipients (0..1, chosen by a hash of the identity) whose message fails to deliver. */
@@ -11,14 +16,25 @@ export interface DeliveryOptions {
    * own checks passed — the brief's asynchronous BAD_REQUEST, for demos and report tests.
    */
   readonly substitutionFailureRate?: number;
+  /** The app's processing mode: receipts carry it (DISPATCH_ONLY batches say DISPATCH whatever it is). */
+  readonly appMode?: AppMode;
+  readonly identities?: IdentityForm;
 }
 
 const placeholderCache = new WeakMap<object, readonly string[]>();
 
+/** The `${name}`s in every string of the message (the API substitutes in "any string field"). */
 function placeholdersOf(batch: StoredBatch): readonly string[] {
   let names = placeholderCache.get(batch.request.message);
   if (names === undefined) {
-    names = scanPlaceholders(batch.request.message, 'message').names;
+    const found = new Set<string>();
+    const visit = (value: unknown): void => {
+      if (typeof value === 'string') for (const match of value.matchAll(/\$\{([^}]*)\}/g)) found.add(match[1]!);
+      else if (Array.isArray(value)) value.forEach(visit);
+      else if (value !== null && typeof value === 'object') Object.values(value).forEach(visit);
+    };
+    visit(batch.request.message);
+    names = [...found];
     placeholderCache.set(batch.request.message, names);
   }
   return names;
@@ -51,10 +67,12 @@ function picked(key: string, rate: number): boolean {
 export function deliveryReports(batch: StoredBatch, index: number, options: DeliveryOptions, now: number): Array<Record<string, unknown>> {
   const request = batch.request;
   const entry = request.recipient_and_params[index]!;
+  const dispatch = request.processing_strategy === 'DISPATCH_ONLY' || (options.appMode ?? 'dispatch') === 'dispatch';
+  const first = 'contact_id' in entry.recipient ? undefined : entry.recipient.identified_by.channel_identities[0]!;
   const identity =
-    'contact_id' in entry.recipient
+    first === undefined
       ? { channel: request.channel_priority_order?.[0] ?? 'SMS', identity: '', app_id: '' }
-      : { ...entry.recipient.identified_by.channel_identities[0]!, app_id: '' };
+      : { channel: first.channel, identity: options.identities === 'digits' ? first.identity.replace(/^\+/, '') : first.identity, app_id: '' };
   const metadata = JSON.stringify({ ...request.message_metadata, ...entry.message_metadata, _batch_id: batch.id });
   const envelope = (report: Record<string, unknown>, messageMetadata = ''): Record<string, unknown> => ({
     app_id: request.app_id,
@@ -63,17 +81,19 @@ export function deliveryReports(batch: StoredBatch, index: number, options: Deli
     project_id: batch.projectId,
     message_delivery_report: {
       message_id: messageId,
-      conversation_id: '',
+      // Dispatch mode keeps no conversation or contact: both come empty (§10.2).
+      conversation_id: dispatch ? '' : conversationId,
       channel_identity: identity,
-      contact_id: 'contact_id' in entry.recipient ? entry.recipient.contact_id : '',
+      contact_id: dispatch ? '' : 'contact_id' in entry.recipient ? entry.recipient.contact_id : contactIdFor(identity.identity),
       metadata,
-      processing_mode: 'contact_id' in entry.recipient ? 'CONVERSATION' : 'DISPATCH',
+      processing_mode: dispatch ? 'DISPATCH' : 'CONVERSATION',
       ...report,
     },
     message_metadata: messageMetadata,
     correlation_id: request.correlation_id ?? '',
   });
   const messageId = ulid(now);
+  const conversationId = dispatch ? '' : ulid(now);
   const failure = substitutionFailure(batch, index, options.substitutionFailureRate ?? 0);
   if (failure !== undefined) {
     return [
@@ -96,8 +116,26 @@ export function deliveryReports(batch: StoredBatch, index: number, options: Deli
   return [queued, envelope({ status: 'DELIVERED' })];
 }
 
-/** The batch status notification sent when a batch has drained (reference §10.4, shape 1). */
-export function batchStatusNotification(batch: StoredBatch, now: number): Record<string, unknown> {
+/** A stable contact id for an identity, as a Conversation-mode app creates one per new identity. */
+function contactIdFor(identity: string): string {
+  return `01CONTACT${createHash('sha256').update(identity).digest('hex').slice(0, 17).toUpperCase()}`;
+}
+
+/** The batch status callback sent when a batch has drained, in either shape of reference §10.4. */
+export function batchStatusNotification(batch: StoredBatch, now: number, shape: BatchStatusShape = 'notification'): Record<string, unknown> {
+  if (shape === 'update') {
+    return {
+      app_id: batch.request.app_id,
+      project_id: batch.projectId,
+      event_time: new Date(now).toISOString(),
+      batch_status_update: {
+        batch_id: batch.id,
+        status: batch.status === 'PROCESSED' ? 'COMPLETED' : batch.status,
+        total_messages: batch.size,
+        batch_metadata: batch.request.batch_metadata ?? {},
+      },
+    };
+  }
   return {
     app_id: batch.request.app_id,
     accepted_time: new Date(batch.acceptedAt).toISOString(),

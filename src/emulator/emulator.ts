@@ -1,12 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { apiErrorBody, type FieldViolation } from '../sinch/api-error.js';
-import { batchRequestSchema } from '../sinch/batch-request-schema.js';
-import { recipientKey } from '../recipient/recipient.js';
 import { RecipientSet } from '../recipient/recipient-set.js';
+import { apiErrorBody, expiredTokenProblem, type FieldViolation } from './api-errors.js';
+import { validateBatchRequest, type AcceptedBatchRequest, type AcceptedRecipient, type AppMode } from './api-schema.js';
 import { TokenAuthority } from './auth.js';
 import { BatchStore, type StoredBatch } from './batch-store.js';
-import { batchStatusNotification, deliveryReports } from './delivery-reports.js';
+import { batchStatusNotification, deliveryReports, type BatchStatusShape, type IdentityForm } from './delivery-reports.js';
 import { FaultPlan, type FaultRoute, type FaultRule } from './faults.js';
 import { WebhookSender, type WebhookStats } from './webhook-sender.js';
 
@@ -31,6 +30,30 @@ export interface EmulatorOptions {
   readonly fast?: boolean;
   /** Delay before a new batch is visible to lookups by metadata (default 0). */
   readonly lookupDelayMs?: number;
+  /**
+   * The app's processing mode (default `dispatch`, the default of apps created since 2025-04-16):
+   * in Dispatch mode only `identified_by` recipients are accepted, and receipts say DISPATCH.
+   */
+  readonly appMode?: AppMode;
+  /** Cancel is asynchronous: it takes effect this long after its 200 (default 500 ms). */
+  readonly cancelDelayMs?: number;
+  /**
+   * How a request with an expired token is refused: `bearer` (a `WWW-Authenticate` header that
+   * says "expired", default) or `rfc7807` (the error registry's form: `Basic realm="Realm"` and an
+   * RFC 7807 body of type `access-token-expired`).
+   */
+  readonly expiredTokenStyle?: 'bearer' | 'rfc7807';
+  /** Identities in callbacks: `e164` as sent (default) or `digits`, without `+`, as every documented example. */
+  readonly callbackIdentities?: IdentityForm;
+  /**
+   * The app's `callback_settings.secret_for_overridden_callback_urls`: receipts of a batch with a
+   * `callback_url` go to that URL, signed with this secret (unsigned when unset).
+   */
+  readonly overrideCallbackSecret?: string;
+  /** The batch status callback: `notification` (batch_status_update_notification, default) or `update` (batch_status_update). */
+  readonly batchStatusShape?: BatchStatusShape;
+  /** Refuse the single-send fields `queue`, `message_content_type`, … as unknown (accepted by default: §14 leaves it open). */
+  readonly refuseSingleSendFields?: boolean;
   /** The response of GET by metadata: a bare array (default) or `{"batches": […]}`. */
   readonly listShape?: 'array' | 'object';
   readonly webhookUrl?: string;
@@ -90,6 +113,8 @@ export interface Emulator {
   readonly requests: readonly ReceivedRequest[];
   /** All accepted batches' request bodies, in acceptance order. */
   acceptedBodies(): Array<{ batchId: string; body: unknown }>;
+  /** Let every token issued so far expire at once (also `POST /_emulator/expire-tokens`). */
+  expireTokens(): void;
   /** Resolves once every accepted message has drained and every callback is settled. */
   settled(): Promise<void>;
   close(): Promise<void>;
@@ -122,21 +147,34 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       capacity: options.queueCapacity ?? 500_000,
       drainRate: options.fast ? Infinity : (options.drainRate ?? 20),
       lookupDelayMs: options.lookupDelayMs ?? 0,
+      cancelDelayMs: options.cancelDelayMs ?? 500,
     },
     now,
   );
   const faults = new FaultPlan(options.random);
   for (const rule of options.faults ?? []) faults.add(rule);
-  const webhook =
-    options.webhookUrl === undefined
-      ? undefined
-      : new WebhookSender({
-          url: options.webhookUrl,
-          secret: options.webhookSecret,
-          maxAttempts: options.webhookMaxAttempts ?? 6,
-          retryBaseMs: options.webhookRetryBaseMs ?? 250,
-          concurrency: 8,
-        });
+  const webhookSender = (url: string, secret: string | undefined): WebhookSender =>
+    new WebhookSender({ url, secret, maxAttempts: options.webhookMaxAttempts ?? 6, retryBaseMs: options.webhookRetryBaseMs ?? 250, concurrency: 8 });
+  const webhook = options.webhookUrl === undefined ? undefined : webhookSender(options.webhookUrl, options.webhookSecret);
+  /** Senders for batches' own callback_url, signed with the app's override secret. */
+  const overridden = new Map<string, WebhookSender>();
+  const callbacksFor = (batch: StoredBatch): WebhookSender | undefined => {
+    const url = batch.request.callback_url;
+    if (url === undefined) return webhook;
+    let sender = overridden.get(url);
+    if (sender === undefined) {
+      sender = webhookSender(url, options.overrideCallbackSecret);
+      overridden.set(url, sender);
+    }
+    return sender;
+  };
+  const appMode: AppMode = options.appMode ?? 'dispatch';
+  const reportOptions = {
+    failureRate: options.deliveryFailureRate ?? 0,
+    substitutionFailureRate: options.substitutionFailureRate ?? 0,
+    appMode,
+    identities: options.callbackIdentities ?? 'e164',
+  } as const;
   const stats: EmulatorStats = {
     tokenRequests: 0,
     tokensIssued: 0,
@@ -181,9 +219,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const tick = (): void => {
     store.tick(
       (batch, index) => {
-        if (webhook !== undefined) for (const report of deliveryReports(batch, index, { failureRate: options.deliveryFailureRate ?? 0, substitutionFailureRate: options.substitutionFailureRate ?? 0 }, now())) webhook.send(report);
+        const sender = callbacksFor(batch);
+        if (sender !== undefined) for (const report of deliveryReports(batch, index, reportOptions, now())) sender.send(report);
       },
-      (batch) => webhook?.send(batchStatusNotification(batch, now())),
+      (batch) => callbacksFor(batch)?.send(batchStatusNotification(batch, now(), options.batchStatusShape ?? 'notification')),
     );
     stats.queued = store.queued;
     stats.drained = store.drainedTotal;
@@ -192,26 +231,24 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   ticker.unref();
 
   const acceptBatch = (projectId: string, body: unknown): StoredBatch | HttpProblem => {
-    const parsed = batchRequestSchema.safeParse(body);
-    if (!parsed.success) {
-      const violations = parsed.error.issues.map((issue) => ({ field: issue.path.map(String).join('.') || '(body)', description: issue.message }));
-      return new HttpProblem(400, 'Invalid argument', violations);
-    }
-    const batch = store.accept(projectId, parsed.data);
+    const violations = validateBatchRequest(body, { now: now(), appMode, refuseSingleSendFields: options.refuseSingleSendFields });
+    if (violations.length > 0) return new HttpProblem(400, 'Invalid argument', violations);
+    const request = body as AcceptedBatchRequest;
+    const batch = store.accept(projectId, request);
     if (batch === 'queue-full') {
       stats.queueFull++;
       return new HttpProblem(429, 'The app MT ingress queue is full: try again when it has drained');
     }
     stats.acceptedBatches++;
-    stats.acceptedRecipients += parsed.data.recipient_and_params.length;
+    stats.acceptedRecipients += request.recipient_and_params.length;
     if (keepBodies) accepted.push(batch);
     if (seenRecipients !== undefined) {
-      for (const entry of parsed.data.recipient_and_params) {
-        const { key, space } = recipientKey(entry.recipient);
-        if (seenRecipients.add(key, space, 1) !== 0) stats.recipientsAcceptedTwice++;
+      for (const entry of request.recipient_and_params) {
+        if (seenRecipients.add(acceptedRecipientKey(entry), 1, 1) !== 0) stats.recipientsAcceptedTwice++;
       }
     }
-    if (!keepBodies) parsed.data.recipient_and_params = [];
+    // Receipts need the recipients; without anyone to send them to, let them go.
+    if (!keepBodies && request.callback_url === undefined) request.recipient_and_params = [];
     return batch;
   };
 
@@ -287,6 +324,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         for (const rule of Array.isArray(body) ? body : [body]) faults.add(rule as FaultRule);
         return answer(req, res, 200, { ok: true });
       }
+      if (method === 'POST' && url.pathname === '/_emulator/expire-tokens') {
+        auth.expireAll();
+        return answer(req, res, 200, { ok: true });
+      }
       if (method === 'DELETE' && url.pathname === '/_emulator/faults') {
         faults.clear();
         return answer(req, res, 200, { ok: true });
@@ -316,6 +357,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
     const raw = await readBody(req);
     const token = auth.verify(req.headers.authorization);
+    if (token === 'expired' && options.expiredTokenStyle === 'rfc7807') {
+      record(req, 401);
+      const text = JSON.stringify(expiredTokenProblem(url.pathname));
+      res.writeHead(401, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(text), 'www-authenticate': 'Basic realm="Realm"' });
+      res.end(text);
+      return;
+    }
     if (token === 'expired') {
       return fail(req, res, 401, 'Request had invalid credentials.', undefined, {
         'www-authenticate': 'Bearer realm="sinch", error="invalid_token", error_description="The access token expired"',
@@ -379,7 +427,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const key = body.metadata_key ?? body.metadataKey;
     const value = body.metadata_value ?? body.metadataValue;
     if (typeof key === 'string' && typeof value === 'string') targets.push(...store.findByMetadata(projectId, key, value));
-    store.cancel(targets);
+    // Asynchronous, as the API documents: answered 200 now, whatever happens a moment later.
+    store.cancelLater(targets);
     return answer(req, res, 200, {});
   };
 
@@ -419,6 +468,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     faults,
     requests,
     acceptedBodies: () => accepted.map((batch) => ({ batchId: batch.id, body: batch.request })),
+    expireTokens: () => auth.expireAll(),
     settled: async () => {
       while (store.queued > 0) {
         tick();
@@ -426,12 +476,24 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       }
       tick();
       await webhook?.drained();
+      for (const sender of overridden.values()) await sender.drained();
     },
     close: async () => {
       clearInterval(ticker);
       webhook?.close();
+      for (const sender of overridden.values()) sender.close();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The emulator's own idea of "the same recipient": the contact id, or the identities in order. */
+function acceptedRecipientKey(entry: AcceptedRecipient): string {
+  const recipient = entry.recipient;
+  if ('contact_id' in recipient) return `contact:${recipient.contact_id}`;
+  const identities = recipient.identified_by.channel_identities;
+  // One identity, the common case: the bare number keeps RecipientSet's exact E.164 slot.
+  if (identities.length === 1 && identities[0]!.channel === 'SMS') return identities[0]!.identity;
+  return identities.map((i) => `${i.channel}:${i.identity}`).join('|');
 }

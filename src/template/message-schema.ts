@@ -89,6 +89,7 @@ export function buildMessageSchema(options: SchemaOptions) {
   const date = formatted((v) => DATE.test(v), 'must be a date as YYYY-MM-DD');
 
   const textMessage = z.strictObject({ text });
+  // MediaProperties: the media message, and the media of cards, lists and list choices (§14).
   const mediaMessage = z.strictObject({
     url,
     thumbnail_url: url.optional(),
@@ -104,7 +105,15 @@ export function buildMessageSchema(options: SchemaOptions) {
   });
   const templateMessage = z
     .strictObject({
-      channel_template: z.partialRecord(channelSchema, templateReference).optional(),
+      channel_template: z
+        .partialRecord(channelSchema, templateReference)
+        .superRefine((templates, ctx) => {
+          // "this field is required for WhatsApp channel-specific templates" (Node SDK template-reference.ts).
+          if (templates.WHATSAPP !== undefined && !templates.WHATSAPP.language_code) {
+            ctx.addIssue({ code: 'custom', path: ['WHATSAPP', 'language_code'], message: 'is required for a WhatsApp channel template (underscore form, e.g. en_US)' });
+          }
+        })
+        .optional(),
       omni_template: templateReference.extend({ version: text }).optional(),
     })
     .refine((t) => t.channel_template !== undefined || t.omni_template !== undefined, {
@@ -118,8 +127,9 @@ export function buildMessageSchema(options: SchemaOptions) {
       url_message: z.strictObject({ title: text, url }).optional(),
       call_message: z.strictObject({ title: text, phone_number: phone }).optional(),
       location_message: locationMessage.optional(),
+      // CalendarMessage (Node SDK calendar-message.ts, Java CalendarMessageInternalImpl): no calendar_url.
       calendar_message: z
-        .looseObject({ title: text, event_start: z.string(), event_end: z.string(), event_title: text, calendar_url: url })
+        .strictObject({ title: text, event_start: text, event_end: text, event_title: text, event_description: z.string().optional(), fallback_url: url })
         .optional(),
       share_location_message: z.strictObject({ title: text, fallback_url: url }).optional(),
       postback_data: z.string().optional(),
@@ -156,7 +166,7 @@ export function buildMessageSchema(options: SchemaOptions) {
     choice: z.strictObject({
       title: text,
       description: z.string().optional(),
-      media: z.strictObject({ url }).optional(),
+      media: mediaMessage.optional(),
       postback_data: z.string().optional(),
     }),
   });
@@ -175,7 +185,7 @@ export function buildMessageSchema(options: SchemaOptions) {
           }),
       )
       .min(1, 'needs at least one section'),
-    media: z.strictObject({ url }).optional(),
+    media: mediaMessage.optional(),
     message_properties: z.looseObject({}).optional(),
   });
 
@@ -196,6 +206,10 @@ export function buildMessageSchema(options: SchemaOptions) {
       explicit_channel_message: z.partialRecord(channelSchema, z.string()).optional(),
       explicit_channel_omni_message: z.partialRecord(z.enum(['WHATSAPP', 'KAKAOTALK', 'WECHAT']), z.looseObject({})).optional(),
       channel_specific_message: z.partialRecord(channelSchema, z.looseObject({})).optional(),
+      // The agent shown as the sender (Node SDK app-message.ts, agent.ts).
+      agent: z
+        .strictObject({ display_name: text, type: z.enum(['UNKNOWN_AGENT_TYPE', 'HUMAN', 'BOT']), picture_url: url.optional() })
+        .optional(),
     })
     .superRefine((value, ctx) => exactlyOne(value, MESSAGE_KINDS, 'message', ctx));
 }

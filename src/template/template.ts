@@ -7,6 +7,18 @@ import { scanForeignPlaceholders, type ForeignPlaceholder } from './foreign-plac
 import { scanPlaceholders, stringsWithin } from './placeholders.js';
 import { buildMessageSchema, CHANNEL_PROPERTY_KEYS, channelSchema, describeIssues } from './message-schema.js';
 
+/**
+ * Fields of the Conversation single send that the Batch API may or may not take (reference §14:
+ * not confirmed either way): accepted, sent as written, and said once.
+ */
+const SINGLE_SEND_FIELDS = ['queue', 'message_content_type', 'conversation_metadata_update_strategy'] as const;
+
+/** ttl range, seconds: "Valid integer range is 3 to 315,576,000,000" (reference §4.1, §14). */
+export const TTL_MIN_SECONDS = 3;
+export const TTL_MAX_SECONDS = 315_576_000_000;
+/** send_after: at most 7 days ahead (reference §4.1, §14), and not in the past. */
+export const SEND_AFTER_MAX_DAYS = 7;
+
 /** Top-level fields of the batch request that a template may hold (reference §4.1). */
 export const TEMPLATE_FIELDS = [
   'app_id',
@@ -21,6 +33,7 @@ export const TEMPLATE_FIELDS = [
   'channel_properties',
   'ttl',
   'correlation_id',
+  ...SINGLE_SEND_FIELDS,
 ] as const;
 
 /** Metadata keys batchsend writes itself when tracking is on. */
@@ -47,9 +60,16 @@ export const templateSchema = z.strictObject({
   channel_properties: z.record(z.string(), z.string().max(1024, 'at most 1024 characters')).optional(),
   ttl: z
     .union([z.string().regex(/^\d+s$/, "must be seconds with an 's', e.g. \"86400s\""), z.number().int().positive()])
+    .refine((ttl) => {
+      const seconds = typeof ttl === 'number' ? ttl : Number.parseInt(ttl, 10);
+      return seconds >= TTL_MIN_SECONDS && seconds <= TTL_MAX_SECONDS;
+    }, `must be from ${TTL_MIN_SECONDS}s to ${TTL_MAX_SECONDS}s (the API's range)`)
     .transform((ttl) => (typeof ttl === 'number' ? `${ttl}s` : ttl))
     .optional(),
   correlation_id: z.string().max(128, 'at most 128 characters').optional(),
+  queue: z.enum(['NORMAL_PRIORITY', 'HIGH_PRIORITY']).optional(),
+  message_content_type: z.string().optional(),
+  conversation_metadata_update_strategy: z.string().optional(),
 });
 
 export type TemplateBody = z.infer<typeof templateSchema>;
@@ -96,8 +116,11 @@ function lineOfPosition(text: string, message: string): string {
   return `:${text.slice(0, position).split('\n').length}`;
 }
 
-/** Check a parsed template. Pure: the file's text comes in, a Template or a UsageError comes out. */
-export function parseTemplate(path: string, text: string): Template {
+/**
+ * Check a parsed template. Pure: the file's text and the clock (for send_after) come in, a
+ * Template or a UsageError comes out.
+ */
+export function parseTemplate(path: string, text: string, now: number = Date.now()): Template {
   let raw: unknown;
   try {
     raw = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
@@ -142,6 +165,11 @@ export function parseTemplate(path: string, text: string): Template {
   if (body.message_metadata !== undefined && TRACKING_ROW_KEY in body.message_metadata) {
     problems.push(`message_metadata.${TRACKING_ROW_KEY}: reserved: batchsend writes it to map reports to rows`);
   }
+  if (body.send_after !== undefined) {
+    const at = Date.parse(body.send_after);
+    if (at < now) problems.push(`send_after: ${body.send_after} is in the past: the API refuses it`);
+    else if (at > now + SEND_AFTER_MAX_DAYS * 86_400_000) problems.push(`send_after: ${body.send_after} is more than ${SEND_AFTER_MAX_DAYS} days ahead: the API schedules at most ${SEND_AFTER_MAX_DAYS} days ahead`);
+  }
   const scan = scanPlaceholders(body.message, 'message');
   problems.push(...scan.problems);
   if (problems.length > 0) fail(path, problems);
@@ -151,6 +179,9 @@ export function parseTemplate(path: string, text: string): Template {
     for (const [at, text] of stringsWithin(value, field)) {
       if (text.includes('${')) warnings.push(`template ${path}: ${at} holds '\${…}', but placeholders are filled only inside message: the API sends it as written`);
     }
+  }
+  for (const field of SINGLE_SEND_FIELDS) {
+    if (field in body) warnings.push(`template ${path}: ${field} is a field of the single send; the Batch API documentation does not confirm it: it is sent as written`);
   }
   for (const key of Object.keys(body.channel_properties ?? {})) {
     if ((CHANNEL_PROPERTY_KEYS as readonly string[]).includes(key)) continue;
@@ -169,7 +200,7 @@ export function parseTemplate(path: string, text: string): Template {
 }
 
 /** Read and check the template file; any problem is a UsageError (exit 2). */
-export async function loadTemplate(path: string, cwd: string): Promise<Template> {
+export async function loadTemplate(path: string, cwd: string, now: number = Date.now()): Promise<Template> {
   let text: string;
   try {
     text = await readFile(resolve(cwd, path), 'utf8');
@@ -181,5 +212,5 @@ export async function loadTemplate(path: string, cwd: string): Promise<Template>
       { cause: error },
     );
   }
-  return parseTemplate(path, text);
+  return parseTemplate(path, text, now);
 }

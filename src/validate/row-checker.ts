@@ -236,8 +236,14 @@ export class RowChecker {
     return this.checkSubstituted(entry);
   }
 
-  /** When a placeholder sits in a formatted field (a URL, say), check the row's message after substitution. */
+  /**
+   * The checks of the whole entry: Dispatch mode takes channel identities only, and a placeholder in
+   * a formatted field (a URL, say) is checked in the row's message after substitution.
+   */
   private checkSubstituted(entry: RecipientEntry): RowResult {
+    if (this.template.body.processing_strategy === 'DISPATCH_ONLY' && 'contact_id' in entry.recipient) {
+      return { ok: false, message: 'has a contact_id, but processing_strategy DISPATCH_ONLY allows only channel identities (identified_by): give a channel column instead' };
+    }
     if (!this.template.needsRowSchemaCheck) return { ok: true, entry };
     this.strictMessage ??= buildMessageSchema({ lenient: false });
     const message = substitute(this.template.body.message, entry.parameters ?? {});
