@@ -244,7 +244,8 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       }
     };
 
-    let authFailure: ExitError | undefined;
+    /** Why the run stopped early: authentication (exit 4) or a wrong endpoint (exit 2). */
+    let stopFailure: ExitError | undefined;
     if (plannedBatches > 0) {
       reporter.startProgress('Sending', () => ({ rows: checked.rows, sending: progress }));
       try {
@@ -279,13 +280,13 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
             resendInDoubt: send.resendInDoubt,
           },
         );
-        authFailure = run.authFailure;
+        stopFailure = run.stopFailure;
       } catch (error) {
         if (error instanceof TokenUnavailable) {
           for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: error.message });
           reporter.note(`no token: ${error.message}`);
-        } else if (error instanceof ExitError && error.exitCode === ExitCode.auth) {
-          authFailure = error;
+        } else if (error instanceof ExitError && (error.exitCode === ExitCode.auth || error.exitCode === ExitCode.usage)) {
+          stopFailure = error;
           for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'not sent' });
         } else {
           throw error;
@@ -298,8 +299,8 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     if (counts.notSent === 0 && counts.inDoubt === 0 && !deps.stop.aborted) await journal.append({ t: 'finished', at: new Date(deps.now()).toISOString() });
     await journal.close();
 
-    const exitCode = authFailure
-      ? ExitCode.auth
+    const exitCode = stopFailure
+      ? stopFailure.exitCode
       : deps.stop.aborted
         ? ExitCode.interrupted
         : counts.inDoubt > 0
@@ -307,7 +308,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
           : counts.rejected > 0 || counts.notSent > 0
             ? ExitCode.rejected
             : ExitCode.ok;
-    if (authFailure) reporter.note(`batchsend: ${authFailure.message}`);
+    if (stopFailure) reporter.note(`batchsend: ${stopFailure.message}${stopFailure.hint ? `\n  ${stopFailure.hint}` : ''}`);
     return {
       exitCode,
       rows: checked.rows,

@@ -136,21 +136,64 @@ export async function cancelCommand(raw: RawJournalOptions, io: Io): Promise<num
   const journal = await JournalWriter.open(path);
   const results = await withApi(raw, io, async (client, token) => {
     const signal = new AbortController().signal;
-    const out: Array<{ batch: number; id: string; cancelled: boolean }> = [];
     for (const { batch, id } of scheduled) {
       await journal.append({ t: 'cancel_requested', batch });
       await client.cancel(id, await token(), signal);
-      // The API answers 200 whatever happens: confirm.
-      const after = await client.getBatch(id, await token(), signal);
-      out.push({ batch, id, cancelled: after?.status === 'CANCELLED' });
     }
-    return out;
+    // The API cancels asynchronously and answers 200 whatever happens: confirm each by polling.
+    return confirmCancelled(scheduled, async (id) => (await client.getBatch(id, await token(), signal))?.status, { now: Date.now, sleep, deadlineMs: CANCEL_CONFIRM_DEADLINE_MS });
   });
   await journal.close();
-  const failed = results.filter((r) => !r.cancelled);
+  const failed = results.filter((r) => r.outcome !== 'cancelled');
+  const describe = (r: (typeof results)[number]): string =>
+    r.outcome === 'cancelled'
+      ? 'cancelled'
+      : r.outcome === 'started'
+        ? `NOT cancelled: it is ${r.status} (already started?)`
+        : `NOT confirmed: still ${r.status ?? 'not found'} after ${CANCEL_CONFIRM_DEADLINE_MS / 1000} s`;
   io.stdout.write(
-    `${results.map((r) => `batch ${r.batch} (${r.id}): ${r.cancelled ? 'cancelled' : 'NOT cancelled (already started?)'}`).join('\n')}\n` +
+    `${results.map((r) => `batch ${r.batch} (${r.id}): ${describe(r)}`).join('\n')}\n` +
       `${results.length - failed.length} of ${results.length} scheduled batches cancelled.\n`,
   );
   return failed.length > 0 ? ExitCode.rejected : ExitCode.ok;
+}
+
+/** How long cancel polls a batch for CANCELLED before it says the cancel is not confirmed. */
+export const CANCEL_CONFIRM_DEADLINE_MS = 30_000;
+
+export interface CancelCheck {
+  readonly batch: number;
+  readonly id: string;
+  /** cancelled; started (no longer SCHEDULED, not CANCELLED); unconfirmed (still SCHEDULED, or unreadable, at the deadline). */
+  readonly outcome: 'cancelled' | 'started' | 'unconfirmed';
+  readonly status: string | undefined;
+}
+
+/**
+ * Poll each batch until it is CANCELLED, has left SCHEDULED some other way, or the deadline
+ * passes: the API's cancel is asynchronous, so a GET right after its 200 proves nothing.
+ */
+export async function confirmCancelled(
+  batches: ReadonlyArray<{ batch: number; id: string }>,
+  statusOf: (id: string) => Promise<string | undefined>,
+  clock: { now: () => number; sleep: (ms: number) => Promise<void>; deadlineMs: number },
+): Promise<CancelCheck[]> {
+  const deadline = clock.now() + clock.deadlineMs;
+  const done = new Map<string, CancelCheck>();
+  let pending = [...batches];
+  let pause = 200;
+  for (;;) {
+    const still: typeof pending = [];
+    for (const entry of pending) {
+      const status = await statusOf(entry.id);
+      if (status === 'CANCELLED') done.set(entry.id, { ...entry, outcome: 'cancelled', status });
+      else if (status !== undefined && status !== 'SCHEDULED') done.set(entry.id, { ...entry, outcome: 'started', status });
+      else if (clock.now() >= deadline) done.set(entry.id, { ...entry, outcome: 'unconfirmed', status });
+      else still.push(entry);
+    }
+    pending = still;
+    if (pending.length === 0) return batches.map((entry) => done.get(entry.id)!);
+    await clock.sleep(Math.min(pause, Math.max(0, deadline - clock.now())));
+    pause = Math.min(pause * 2, 2000);
+  }
 }

@@ -1,4 +1,4 @@
-import { ExitCode, ExitError } from '../exit-codes.js';
+import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import type { BatchClient, SendOutcome } from '../sinch/batch-client.js';
 import { TokenUnavailable, type TokenProvider } from '../sinch/token.js';
 import { TRACKING_BATCH_KEY } from '../template/template.js';
@@ -64,8 +64,11 @@ export interface SenderDeps {
 }
 
 export interface SendRun {
-  /** Set when authentication failed: the run stopped, exit 4. */
-  authFailure: ExitError | undefined;
+  /**
+   * Set when the run had to stop, nothing more sent: authentication failed (exit 4), or the
+   * endpoint is wrong (a redirect: exit 2).
+   */
+  stopFailure: ExitError | undefined;
   /** Batches never started because the run stopped. */
   notStarted: number;
 }
@@ -78,7 +81,7 @@ class Stop extends Error {}
  * is unknown. One loop owns all retries.
  */
 export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: SenderDeps, policy: SenderPolicy): Promise<SendRun> {
-  const run: SendRun = { authFailure: undefined, notStarted: 0 };
+  const run: SendRun = { stopFailure: undefined, notStarted: 0 };
   const source = batches[Symbol.asyncIterator]();
   let stopping = false;
 
@@ -155,11 +158,12 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
         if (error instanceof TokenUnavailable) {
           return finish(batch, { t: 'not_sent', batch: batch.index, reason: error.message }, { state: 'not_sent', attempts, message: error.message });
         }
-        if (error instanceof ExitError && error.exitCode === ExitCode.auth) {
-          // The key was refused at a refresh: stop like any authentication failure, this batch unsent.
-          run.authFailure ??= error;
+        if (error instanceof ExitError && (error.exitCode === ExitCode.auth || error.exitCode === ExitCode.usage)) {
+          // The key was refused at a refresh, or the token URL redirects: stop, this batch unsent.
+          run.stopFailure ??= error;
           stopping = true;
-          return finish(batch, { t: 'not_sent', batch: batch.index, reason: 'authentication failed' }, { state: 'not_sent', attempts, message: 'authentication failed' });
+          const reason = error.exitCode === ExitCode.auth ? 'authentication failed' : 'the token URL is wrong';
+          return finish(batch, { t: 'not_sent', batch: batch.index, reason }, { state: 'not_sent', attempts, message: reason });
         }
         throw error;
       }
@@ -188,7 +192,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
             await deps.journal.append({ t: 'not_sent', batch: batch.index, reason: 'token expired: refreshing' });
             continue;
           }
-          run.authFailure ??= new ExitError(
+          run.stopFailure ??= new ExitError(
             ExitCode.auth,
             outcome.status === 403
               ? 'permission denied (403): the project may not be allowed to use the batch endpoint, or the key lacks permission'
@@ -197,6 +201,11 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
           );
           stopping = true;
           return finish(batch, { t: 'not_sent', batch: batch.index, reason: `authentication failed (${outcome.status})` }, { state: 'not_sent', status: outcome.status, attempts, message: 'authentication failed' });
+        case 'redirected':
+          // A wrong base URL: every batch would be redirected too, so the run stops (exit 2).
+          run.stopFailure ??= new UsageError(outcome.message, 'check --base-url / SINCH_BATCH_URL and --region; nothing more was sent');
+          stopping = true;
+          return finish(batch, { t: 'not_sent', batch: batch.index, reason: `redirected (${outcome.status})` }, { state: 'not_sent', status: outcome.status, attempts, message: outcome.message });
         case 'retry': {
           const wait = outcome.retryAfterMs ?? fullJitter(attempts - 1, policy.backoff, deps.random);
           await deps.journal.append({ t: 'not_sent', batch: batch.index, reason: outcome.reason });

@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from 'undici';
 import { retryAfterMs } from '../send/backoff.js';
+import { AnswerTooLarge, readAnswer, redactCredentials, redirectMessage } from './answer.js';
 import type { ApiSettings } from './settings.js';
 
 /** What one send attempt proved (reliability.md §2). */
@@ -7,6 +8,8 @@ export type SendOutcome =
   | { kind: 'accepted'; batchId: string | undefined; sendAfter: string | undefined }
   | { kind: 'rejected'; status: number; message: string }
   | { kind: 'auth'; status: number; expired: boolean }
+  /** A 3xx: the base URL is wrong (a configuration error); nothing reached the API. */
+  | { kind: 'redirected'; status: number; message: string }
   /** Provably not accepted: may be sent again. */
   | { kind: 'retry'; reason: string; retryAfterMs: number | undefined }
   /** Could have been accepted: look it up before anything else. */
@@ -38,8 +41,15 @@ function codeOf(error: unknown): string {
   return e.code ?? e.cause?.code ?? e.name ?? 'error';
 }
 
-/** The API's message from an error body, wrapped or flat, with field violations (reference §9.1). */
+/**
+ * The API's message from an error body, wrapped or flat, with field violations (reference §9.1);
+ * any credential the server echoes is redacted.
+ */
 export function errorMessage(body: unknown, status: number): string {
+  return redactCredentials(describeError(body, status));
+}
+
+function describeError(body: unknown, status: number): string {
   const root = (body as { error?: unknown })?.error ?? body;
   if (root === null || typeof root !== 'object') return `HTTP ${status}`;
   const { message, status: name, details, detail, title } = root as Record<string, unknown>;
@@ -63,6 +73,17 @@ function retryInfoMs(body: unknown): number | undefined {
     if (typeof delay === 'string' && /^\d+(\.\d+)?s$/.test(delay)) return Number.parseFloat(delay) * 1000;
   }
   return undefined;
+}
+
+/**
+ * Does a 401 say the token expired? The SDKs look for "expired" in `WWW-Authenticate`; Sinch's
+ * error registry documents `WWW-Authenticate: Basic realm="Realm"` with an RFC 7807 body of type
+ * `…/access-token-expired` (reference §14): both count.
+ */
+export function tokenExpired(headers: Record<string, string | string[] | undefined>, body: unknown): boolean {
+  if (String(headers['www-authenticate'] ?? '').toLowerCase().includes('expired')) return true;
+  const type = (body as { type?: unknown } | undefined)?.type;
+  return typeof type === 'string' && /(^|\/)access-token-expired$/.test(type);
 }
 
 export interface ClientOptions {
@@ -106,11 +127,11 @@ export class BatchClient {
       status = response.statusCode;
       headers = response.headers;
       try {
-        text = await response.body.text();
+        text = await readAnswer(response.body);
       } catch (error) {
         // The status is known; only the body was lost.
         if (status >= 200 && status < 300) return { kind: 'accepted', batchId: undefined, sendAfter: undefined };
-        return { kind: 'unknown', reason: `answer ${status} cut short (${codeOf(error)})` };
+        return { kind: 'unknown', reason: `answer ${status} cut short (${error instanceof AnswerTooLarge ? error.message : codeOf(error)})` };
       }
     } catch (error) {
       const code = codeOf(error);
@@ -127,12 +148,16 @@ export class BatchClient {
       const { batch_id: batchId, send_after: sendAfter } = (parsed ?? {}) as { batch_id?: unknown; send_after?: unknown };
       return { kind: 'accepted', batchId: typeof batchId === 'string' ? batchId : undefined, sendAfter: typeof sendAfter === 'string' ? sendAfter : undefined };
     }
-    if (status === 429) {
-      return { kind: 'retry', reason: 'rate-limited (429)', retryAfterMs: retryAfterMs(headers['retry-after'], this.options.now()) ?? retryInfoMs(parsed) };
+    if (status >= 300 && status < 400) return { kind: 'redirected', status, message: redirectMessage(url, status, headers) };
+    // 408 proves the server gave up before taking the request, as 429 proves it refused it.
+    if (status === 429 || status === 408) {
+      return {
+        kind: 'retry',
+        reason: status === 429 ? 'rate-limited (429)' : 'request timeout (408)',
+        retryAfterMs: retryAfterMs(headers['retry-after'], this.options.now()) ?? retryInfoMs(parsed),
+      };
     }
-    if (status === 401 || status === 403) {
-      return { kind: 'auth', status, expired: status === 401 && String(headers['www-authenticate'] ?? '').toLowerCase().includes('expired') };
-    }
+    if (status === 401 || status === 403) return { kind: 'auth', status, expired: status === 401 && tokenExpired(headers, parsed) };
     if (status >= 400 && status < 500) return { kind: 'rejected', status, message: errorMessage(parsed, status) };
     return { kind: 'unknown', reason: `server error ${status}: ${errorMessage(parsed, status)}` };
   }
@@ -186,7 +211,7 @@ export class BatchClient {
         headersTimeout: this.options.headersTimeoutMs,
         bodyTimeout: this.options.headersTimeoutMs,
       });
-      const text = await response.body.text();
+      const text = await readAnswer(response.body);
       if (response.statusCode === 404) return {};
       if (response.statusCode < 200 || response.statusCode >= 300) return undefined;
       return text === '' ? [] : JSON.parse(text);

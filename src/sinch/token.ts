@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from 'undici';
-import { ExitCode, ExitError } from '../exit-codes.js';
+import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { fullJitter } from '../send/backoff.js';
+import { readAnswer, redirectMessage } from './answer.js';
 import type { ApiSettings } from './settings.js';
 
 /** The token could not be had (rate-limited or unreachable after retries): nothing can be sent now. */
@@ -18,6 +19,7 @@ export interface TokenOptions {
   /** Token 429s and connection failures: attempts, and the first backoff bound (×4 each time). */
   readonly maxAttempts: number;
   readonly baseMs: number;
+  /** The whole token request, headers and body: a dripped answer cannot hold the run past it. */
   readonly timeoutMs: number;
 }
 
@@ -53,7 +55,9 @@ export class TokenProvider {
       // Full jitter, base ×4 an attempt, as Sinch's SDKs back off token 429s (no Retry-After to rely on).
       if (attempt > 0) await this.options.sleep(fullJitter(0, { baseMs: this.options.baseMs * 4 ** (attempt - 1), capMs: 30_000 }, this.options.random), signal);
       let status: number;
+      let headers: Record<string, string | string[] | undefined>;
       let body: unknown;
+      const deadline = AbortSignal.timeout(this.options.timeoutMs);
       try {
         const response = await request(this.settings.authUrl, {
           method: 'POST',
@@ -62,14 +66,29 @@ export class TokenProvider {
           body: 'grant_type=client_credentials',
           headersTimeout: this.options.timeoutMs,
           bodyTimeout: this.options.timeoutMs,
-          signal,
+          signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
         });
         status = response.statusCode;
-        body = await response.body.json().catch(() => undefined);
+        headers = response.headers;
+        const text = await readAnswer(response.body).catch((error: unknown) => {
+          // The status alone decides a refusal; a 200 needs its token.
+          if (status === 200) throw error;
+          return '';
+        });
+        try {
+          body = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
       } catch (error) {
         if (signal?.aborted) throw error;
-        reason = `the token endpoint could not be reached (${(error as { code?: string }).code ?? 'error'})`;
+        const code = deadline.aborted ? `no answer within ${this.options.timeoutMs / 1000} s` : ((error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code ?? 'error');
+        reason = `the token endpoint could not be reached (${code})`;
         continue;
+      }
+      if (status >= 300 && status < 400) {
+        // A redirect is a wrong --auth-url, not a refused key: never followed, never retried.
+        throw new UsageError(`token URL: ${redirectMessage(this.settings.authUrl, status, headers)}`, 'check --auth-url / SINCH_AUTH_URL (the default is https://auth.sinch.com/oauth2/token)');
       }
       if (status === 200) {
         const { access_token: value, expires_in: expiresIn } = (body ?? {}) as { access_token?: unknown; expires_in?: unknown };
