@@ -135,6 +135,7 @@ export async function testSend(options: CheckOptions, template: Template, appId:
         }
         throw new ExitError(ExitCode.rejected, `test message rejected: ${outcome.status} ${outcome.message}`);
       }
+      if (outcome.kind === 'redirected') throw new UsageError(`test message not sent: ${outcome.message}`, 'check --base-url / SINCH_BATCH_URL and --region');
       if (outcome.kind === 'unknown') {
         // It may have been accepted: a second one could reach the phone twice. Said, not resent.
         throw new ExitError(ExitCode.inDoubt, `test message in doubt: ${outcome.reason}; it was not sent again`, `look for batch_metadata.${TEST_BATCH_KEY} = "${file}:${found.line}" before trying again`);
