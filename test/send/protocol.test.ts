@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import type { ApiSettings } from '../../src/sinch/settings.js';
 import { TokenProvider, TokenUnavailable } from '../../src/sinch/token.js';
 import { confirmCancelled } from '../../src/commands/status.js';
 import { UsageError } from '../../src/exit-codes.js';
-import { tempDir } from '../helpers.js';
+import { tempDir as newTempDir } from '../helpers.js';
 import { emulatorsClosedAfterEach, recipientsFile, send, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
 const emulator = emulatorsClosedAfterEach();
@@ -23,7 +23,14 @@ interface FakeServer {
 }
 const servers: Server[] = [];
 const agents: Agent[] = [];
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const dir = newTempDir();
+  dirs.push(dir);
+  return dir;
+};
 afterEach(async () => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   for (const server of servers.splice(0)) {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
