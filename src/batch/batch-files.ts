@@ -10,6 +10,8 @@ import { chunk } from './chunk.js';
 export interface SpooledEntry {
   readonly line: number;
   readonly json: string;
+  /** Its place among all the spooled entries (0-based), withdrawn ones counted. */
+  readonly ordinal: number;
 }
 
 const BATCH_FILE = /^batch-\d{5,}\.json$/;
@@ -49,12 +51,19 @@ export class EntrySpool {
     await once(this.stream, 'close');
   }
 
-  async *entries(): AsyncGenerator<SpooledEntry> {
+  /** The spooled entries in line order, leaving out `withdrawn` lines (ascending, as preflight gives them). */
+  async *entries(withdrawn: readonly number[] = []): AsyncGenerator<SpooledEntry> {
     const lines = createInterface({ input: createReadStream(this.path), crlfDelay: Infinity });
+    let next = 0;
+    let ordinal = 0;
     for await (const text of lines) {
       if (text === '') continue;
       const tab = text.indexOf('\t');
-      yield { line: Number(text.slice(0, tab)), json: text.slice(tab + 1) };
+      const line = Number(text.slice(0, tab));
+      const at = ordinal++;
+      while (next < withdrawn.length && withdrawn[next]! < line) next++;
+      if (withdrawn[next] === line) continue;
+      yield { line, json: text.slice(tab + 1), ordinal: at };
     }
   }
 

@@ -1,4 +1,5 @@
-import { ExitCode, ExitError } from '../exit-codes.js';
+import { tmpdir } from 'node:os';
+import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { openInput } from '../input/open.js';
 import type { RecipientEntry } from '../recipient/recipient.js';
 import { SHOWN_PROBLEMS, type Reporter, type Summary } from '../report/reporter.js';
@@ -58,6 +59,8 @@ export async function checkRows(
         allowDuplicates: options.allowDuplicates,
         allowEmpty: options.allowEmpty,
         hashInput,
+        spillDir: tmpdir(),
+        duplicateSlots: duplicateSlotsKnob(io.env.BATCHSEND_DUPLICATE_SLOTS),
       },
       {
         header: (names) => invalid?.useHeader(names),
@@ -107,6 +110,14 @@ export async function checkRows(
   previews.forEach((preview, index) => reporter.preview(file, preview, index + 1, previews.length));
   const written = invalid !== undefined && invalid.count > 0 ? displayPath(io.cwd, invalidRowsPath(options.journal)) : undefined;
   return { ...result, invalidFile: written, sms: figures };
+}
+
+/** Test knob: a small duplicate table, so that tests reach the spill with a few hundred rows. */
+function duplicateSlotsKnob(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const slots = Number(raw);
+  if (!Number.isInteger(slots) || slots < 16) throw new UsageError(`BATCHSEND_DUPLICATE_SLOTS must be a whole number of at least 16, not '${raw}'`);
+  return slots;
 }
 
 /** The summary of a run that sent nothing (validate, dry run). */

@@ -208,11 +208,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
 
     async function* planned(): AsyncGenerator<PlannedBatch> {
       let index = 0;
-      let ordinal = 0;
+      // Ordinals count every spooled entry, as the campaign's keys do (late duplicates included).
       const entries = async function* () {
-        for await (const entry of spool.entries()) {
-          const at = ordinal++;
-          if (campaign?.skipped(at) !== true) yield { ...entry, ordinal: at };
+        for await (const entry of spool.entries(checked.withdrawn)) {
+          if (campaign?.skipped(entry.ordinal) !== true) yield entry;
         }
       };
       for await (const group of chunk(entries(), options.batchSize)) {

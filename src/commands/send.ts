@@ -115,7 +115,7 @@ async function sendOrBuild(
     if (spool !== undefined && options.out !== undefined && (result.invalid === 0 || options.skipInvalid)) {
       await clearOutDir(options.out);
       const builder = new BatchBodyBuilder(template, shape, runIdFor(result.inputSha256!, template, shape));
-      await writeBatchFiles(options.out, spool.entries(), builder, options.batchSize, (index, rows, count) =>
+      await writeBatchFiles(options.out, spool.entries(result.withdrawn), builder, options.batchSize, (index, rows, count) =>
         reporter.batch({ index, state: 'built', rows, recipients: count }),
       );
       outDir = displayPath(io.cwd, options.out);

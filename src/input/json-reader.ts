@@ -27,13 +27,14 @@ function parseError(error: unknown): string {
 
 export const MAX_DEPTH = 64;
 
-/** Is `text` nested deeper than `limit` (outside strings)? Cheap unless it has many brackets. */
+/**
+ * Could `text` be nested deeper than `limit`? Only if it holds more than `limit` brackets: counted
+ * with native `indexOf` (a flat row has one), and only then walked character by character.
+ */
 function tooDeep(text: string, limit: number): boolean {
   let opens = 0;
-  for (let i = 0; i < text.length && opens <= limit; i++) {
-    const c = text.charCodeAt(i);
-    if (c === C.openBrace || c === C.openBracket) opens++;
-  }
+  for (let at = text.indexOf('{'); at !== -1 && opens <= limit; at = text.indexOf('{', at + 1)) opens++;
+  for (let at = text.indexOf('['); at !== -1 && opens <= limit; at = text.indexOf('[', at + 1)) opens++;
   if (opens <= limit) return false;
   let depth = 0;
   let inString = false;
@@ -50,20 +51,35 @@ function tooDeep(text: string, limit: number): boolean {
   return false;
 }
 
-/** Parse one element's text and hand it to the sink: a value, or a row problem if it does not parse. */
-async function deliverParsed(sink: RecordSink, line: number, text: string): Promise<void> {
-  if (tooDeep(text, MAX_DEPTH)) {
-    await sink.unreadable(line, `nested deeper than ${MAX_DEPTH} levels`);
-    return;
-  }
+/**
+ * Parse one element's text and hand it to the sink: a value, or a row problem if it does not
+ * parse. Synchronous unless the sink returns a promise (it is waiting for a write to drain).
+ */
+function deliverParsed(sink: RecordSink, line: number, text: string, deep: boolean): void | Promise<void> {
+  if (deep) return sink.unreadable(line, `nested deeper than ${MAX_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    await sink.unreadable(line, parseError(error));
-    return;
+    return sink.unreadable(line, parseError(error));
   }
-  await sink.value(line, value);
+  return sink.value(line, value);
+}
+
+/** Sink promises of one chunk, awaited together before the next chunk is read (as the CSV reader does). */
+class Waits {
+  private pending: Promise<void>[] | undefined;
+
+  add(waiting: void | Promise<void>): void {
+    if (waiting !== undefined) (this.pending ??= []).push(waiting);
+  }
+
+  async settle(): Promise<void> {
+    if (this.pending === undefined) return;
+    const pending = this.pending;
+    this.pending = undefined;
+    await Promise.all(pending);
+  }
 }
 
 async function* texts(source: AsyncIterable<Buffer>): AsyncGenerator<string> {
@@ -90,11 +106,12 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
   let parts: string[] = [];
   let partsLength = 0;
   let elementIsContainer = false;
+  // Nesting depth is tracked by the scanner itself, so no element is walked twice.
+  let deep = false;
+  const waits = new Waits();
   const structural = (reason: string): never => {
     throw new InputFileError(file, line, reason);
   };
-
-  const finish = (text: string): Promise<void> => deliverParsed(sink, elementLine, text);
 
   try {
     for await (const text of texts(source)) {
@@ -116,8 +133,9 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
           // Where the element ends (exclusive), if it ends at this character.
           let end = -1;
           if (code === C.quote) inString = true;
-          else if (code === C.openBrace || code === C.openBracket) depth++;
-          else if (code === C.closeBrace || code === C.closeBracket) {
+          else if (code === C.openBrace || code === C.openBracket) {
+            if (++depth > MAX_DEPTH) deep = true;
+          } else if (code === C.closeBrace || code === C.closeBracket) {
             if (depth === 0) end = i; // a scalar element, ended by the array's ]
             else if (--depth === 0 && elementIsContainer) end = i + 1;
           } else if (depth === 0 && !elementIsContainer && (code === C.comma || isSpace(code))) {
@@ -129,7 +147,8 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
             parts = [];
             partsLength = 0;
             i = end;
-            await finish(whole);
+            waits.add(deliverParsed(sink, elementLine, whole, deep));
+            deep = false;
             state = 'afterValue';
             continue;
           }
@@ -190,8 +209,10 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
           structural(`an array element longer than ${MAX_ELEMENT_CHARS} characters starts here (is a brace or quote never closed?)`);
         }
       }
+      await waits.settle();
     }
   } catch (error) {
+    await waits.settle();
     if (error instanceof EncodingError) throw new InputFileError(file, line, error.message, { cause: error });
     throw error;
   }
@@ -207,9 +228,10 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
 export async function readJsonLines(source: AsyncIterable<Buffer>, file: string, sink: RecordSink): Promise<void> {
   let line = 0;
   let rest = '';
-  const handle = async (text: string): Promise<void> => {
+  const waits = new Waits();
+  const handle = (text: string): void => {
     line++;
-    if (text.trim() !== '') await deliverParsed(sink, line, text);
+    if (!isBlankLine(text)) waits.add(deliverParsed(sink, line, text, tooDeep(text, MAX_DEPTH)));
   };
   try {
     for await (const text of texts(source)) {
@@ -218,17 +240,28 @@ export async function readJsonLines(source: AsyncIterable<Buffer>, file: string,
       const chunk = rest === '' ? text : rest + text;
       rest = '';
       while ((at = chunk.indexOf('\n', start)) !== -1) {
-        await handle(chunk.slice(start, at));
+        handle(chunk.slice(start, at));
         start = at + 1;
       }
       rest = chunk.slice(start);
+      await waits.settle();
       if (rest.length > MAX_ELEMENT_CHARS) {
         throw new InputFileError(file, line + 1, `a line longer than ${MAX_ELEMENT_CHARS} characters`);
       }
     }
   } catch (error) {
+    await waits.settle();
     if (error instanceof EncodingError) throw new InputFileError(file, line + 1, error.message, { cause: error });
     throw error;
   }
-  if (rest !== '') await handle(rest);
+  if (rest !== '') handle(rest);
+  await waits.settle();
+}
+
+/** Empty or only whitespace; a line starting with `{` (nearly every line) is decided at once. */
+function isBlankLine(text: string): boolean {
+  if (text.length === 0) return true;
+  const first = text.charCodeAt(0);
+  if (first > 0x20 && first < 0x7f) return false;
+  return text.trim() === '';
 }

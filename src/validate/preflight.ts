@@ -41,6 +41,10 @@ export interface PreflightOptions {
   readonly allowEmpty: boolean;
   /** Hash the input bytes (after decoding) as they stream past. */
   readonly hashInput: boolean;
+  /** Where the duplicate check may spill when the distinct recipients outgrow its table. */
+  readonly spillDir: string;
+  /** The duplicate check's table size limit (tests make it small to spill early). */
+  readonly duplicateSlots?: number;
 }
 
 /** Live counts, readable while the preflight runs (for progress). */
@@ -56,6 +60,12 @@ export interface PreflightResult extends PreflightCounts {
   readonly inputSha256: string | undefined;
   /** CSV/TSV: the delimiter the file was read with (given or detected). */
   readonly delimiter: string | undefined;
+  /**
+   * Lines handed to `valid` that turned out, once the whole file was read, to repeat an earlier
+   * row (only when the duplicate check spilled to disk): reported as duplicates, not to be sent.
+   * In ascending order; counted in `duplicates`, not in `valid`.
+   */
+  readonly withdrawn: readonly number[];
 }
 
 /**
@@ -70,7 +80,7 @@ export async function preflight(
   counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 },
 ): Promise<PreflightResult> {
   const checker = new RowChecker(template, options.recipient, options.file, hooks.warning, options.renames);
-  const seen = options.allowDuplicates ? undefined : new RecipientSet();
+  const seen = options.allowDuplicates ? undefined : new RecipientSet({ spillDir: options.spillDir, maxSlots: options.duplicateSlots });
   const hash = options.hashInput ? createHash('sha256') : undefined;
   let sawHeader = false;
 
@@ -114,22 +124,33 @@ export async function preflight(
   let bytes = decodeToUtf8(source, options.encoding);
   if (hash !== undefined) bytes = hashing(bytes, hash);
   let delimiter: string | undefined;
-  if (options.format === 'csv' || options.format === 'tsv') {
-    const read = await readCsv(bytes, options.file, options.delimiter, sink);
-    if (!sawHeader) {
-      throw new UsageError(`${options.file}: the file is empty: expected a header line, then one row per recipient`);
+  const withdrawn: number[] = [];
+  try {
+    if (options.format === 'csv' || options.format === 'tsv') {
+      const read = await readCsv(bytes, options.file, options.delimiter, sink);
+      if (!sawHeader) {
+        throw new UsageError(`${options.file}: the file is empty: expected a header line, then one row per recipient`);
+      }
+      delimiter = read.delimiter;
+      for (const notice of csvNotices(options.file, read)) hooks.notice(notice);
+    } else if (options.format === 'json') {
+      await readJsonArray(bytes, options.file, sink);
+    } else {
+      await readJsonLines(bytes, options.file, sink);
     }
-    delimiter = read.delimiter;
-    for (const notice of csvNotices(options.file, read)) hooks.notice(notice);
-  } else if (options.format === 'json') {
-    await readJsonArray(bytes, options.file, sink);
-  } else {
-    await readJsonLines(bytes, options.file, sink);
+    for (const { line, firstLine } of seen?.finish() ?? []) {
+      counts.valid--;
+      counts.duplicates++;
+      hooks.duplicate(line, firstLine);
+      withdrawn.push(line);
+    }
+  } finally {
+    seen?.close();
   }
   if (counts.rows === 0 && !options.allowEmpty) {
     throw new UsageError(`${options.file}: no data rows`, 'pass --allow-empty if an empty file is expected');
   }
-  return { ...counts, inputSha256: hash?.digest('hex'), delimiter };
+  return { ...counts, inputSha256: hash?.digest('hex'), delimiter, withdrawn };
 }
 
 const DELIMITER_NAMES: Record<string, string> = { '\t': 'tab', ',': "','", ';': "';'", '|': "'|'" };

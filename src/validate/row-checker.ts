@@ -64,6 +64,8 @@ const RECIPIENT_HINT = 'add a contact_id column or a column named after a channe
 export class RowChecker {
   private plan: ColumnPlan | undefined;
   private readonly jsonPlans = new Map<string, ColumnPlan>();
+  /** The raw keys of the last JSON row that was planned, and their plan. */
+  private lastJson: { readonly keys: readonly string[]; readonly plan: ColumnPlan } | undefined;
   private readonly reportedUnused = new Set<string>();
   private strictMessage: z.ZodType | undefined;
   private judgedForeign = false;
@@ -131,26 +133,27 @@ export class RowChecker {
     if ('recipient' in object && object.recipient !== null && typeof object.recipient === 'object') {
       return this.checkApiShaped(object);
     }
-    const header: string[] = [];
+    // Rows of one file nearly always have the same keys in the same order: compare them with the
+    // last row's keys as the values are collected, and plan the columns only when they differ.
+    const last = this.lastJson;
     const values: string[] = [];
-    for (const [rawKey, cell] of Object.entries(object)) {
-      const trimmed = rawKey.trim();
-      const key = this.renames.get(trimmed) ?? trimmed;
-      if (key === '') return { ok: false, message: 'has a key with no name' };
+    let same = last !== undefined;
+    let i = 0;
+    for (const key in object) {
+      const cell = object[key];
       if (cell === null || cell === undefined) values.push('');
       else if (typeof cell === 'string') values.push(cell);
       else if (typeof cell === 'number' || typeof cell === 'boolean') values.push(String(cell));
-      else return { ok: false, message: `'${key}': a value must be a string, number or boolean (or use the API shape {"recipient": …, "parameters": …})` };
-      header.push(key);
+      else return { ok: false, message: `'${this.renames.get(key.trim()) ?? key.trim()}': a value must be a string, number or boolean (or use the API shape {"recipient": …, "parameters": …})` };
+      if (same && last!.keys[i] !== key) same = false;
+      i++;
     }
-    const signature = header.join('\u0000');
-    let plan = this.jsonPlans.get(signature);
-    if (plan === undefined) {
-      if (new Set(header).size !== header.length) return { ok: false, message: 'names a key twice (after trimming spaces and --rename)' };
-      this.judgeForeign(header);
-      plan = planColumns(header, this.template.placeholders, this.options);
-      this.reportUnused(plan.unused);
-      if (this.jsonPlans.size < 1000) this.jsonPlans.set(signature, plan);
+    let plan: ColumnPlan;
+    if (same && i === last!.keys.length) plan = last!.plan;
+    else {
+      const planned = this.planJsonKeys(Object.keys(object));
+      if (typeof planned === 'string') return { ok: false, message: planned };
+      plan = planned;
     }
     if (plan.missing.length > 0) {
       return { ok: false, message: plan.missing.map((name) => `no value for placeholder \${${name}} (no '${name}' key)`).join('; ') };
@@ -159,6 +162,26 @@ export class RowChecker {
       return { ok: false, message: `no recipient: ${RECIPIENT_HINT}` };
     }
     return this.checkPlanned(plan, values);
+  }
+
+  /** The plan of a JSON row's keys (trimmed, renamed), from the cache or made now; a string is the row's problem. */
+  private planJsonKeys(keys: string[]): ColumnPlan | string {
+    const header = keys.map((key) => {
+      const trimmed = key.trim();
+      return this.renames.get(trimmed) ?? trimmed;
+    });
+    if (header.includes('')) return 'has a key with no name';
+    const signature = header.join('\u0000');
+    let plan = this.jsonPlans.get(signature);
+    if (plan === undefined) {
+      if (new Set(header).size !== header.length) return 'names a key twice (after trimming spaces and --rename)';
+      this.judgeForeign(header);
+      plan = planColumns(header, this.template.placeholders, this.options);
+      this.reportUnused(plan.unused);
+      if (this.jsonPlans.size < 1000) this.jsonPlans.set(signature, plan);
+    }
+    this.lastJson = { keys, plan };
+    return plan;
   }
 
   private checkPlanned(plan: ColumnPlan, values: readonly string[]): RowResult {

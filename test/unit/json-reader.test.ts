@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { decodeToUtf8 } from '../../src/input/decode.js';
 import { readJsonArray, readJsonLines } from '../../src/input/json-reader.js';
+import type { RecordSink } from '../../src/input/record-sink.js';
 import { chunked, collectingSink } from '../helpers.js';
+
+const nested = (depth: number): string => `${'{"a":'.repeat(depth - 1)}{"b":"[{"}${'}'.repeat(depth - 1)}`;
 
 async function readArray(text: string, size?: number) {
   const { sink, got } = collectingSink();
@@ -47,6 +50,45 @@ describe('readJsonArray', () => {
     await expect(readArray('[{"a": 1}')).rejects.toThrow(/never closed with \]/);
     await expect(readArray('[{"a": 1}] x')).rejects.toThrow(/unexpected text after the end/);
     await expect(readArray('')).rejects.toThrow(/empty/);
+  });
+});
+
+describe('depth and a sink that waits', () => {
+  it('reports an element nested deeper than 64 levels as a row problem, not brackets inside strings', async () => {
+    const text = `[\n${nested(64)},\n${nested(65)},\n{"s":"${'{['.repeat(100)}"}\n]`;
+    for (const size of [7, 1 << 16]) {
+      const rows = await readArray(text, size);
+      expect(rows.map((r) => [r.line, r.error])).toEqual([[2, undefined], [3, 'nested deeper than 64 levels'], [4, undefined]]);
+    }
+    const lines = await readLines(`${nested(64)}\n${nested(65)}\n{"s":"${'{['.repeat(100)}"}\n`);
+    expect(lines.map((r) => [r.line, r.error])).toEqual([[1, undefined], [2, 'nested deeper than 64 levels'], [3, undefined]]);
+  });
+
+  it('waits for a sink that returns a promise before reading the next chunk, and keeps the rows in order', async () => {
+    for (const read of [readJsonArray, readJsonLines] as const) {
+      const order: number[] = [];
+      let pending = 0;
+      let mostPending = 0;
+      const sink: RecordSink = {
+        header: () => undefined,
+        fields: () => undefined,
+        unreadable: () => undefined,
+        value: (line) => {
+          order.push(line);
+          if (line % 2 === 1) return undefined;
+          pending++;
+          mostPending = Math.max(mostPending, pending);
+          return new Promise((resolve) => setTimeout(() => resolve(void pending--), 1));
+        },
+      };
+      const rows = Array.from({ length: 40 }, (_, i) => `{"n":${i}}`);
+      const text = read === readJsonArray ? `[\n${rows.join(',\n')}\n]` : rows.join('\n');
+      await read(decodeToUtf8(chunked(text, 16)), 'r', sink);
+      expect(order).toEqual(Array.from({ length: 40 }, (_, i) => (read === readJsonArray ? i + 2 : i + 1)));
+      expect(pending).toBe(0);
+      // Chunks of 16 characters hold at most two rows: never more than two waits at once.
+      expect(mostPending).toBeLessThanOrEqual(2);
+    }
   });
 });
 

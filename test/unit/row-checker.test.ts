@@ -111,6 +111,24 @@ describe('RowChecker, JSON rows', () => {
     expect(c.checkValue(['x'])).toMatchObject({ ok: false });
   });
 
+  it('plans again when the keys change, in order or in name, and reuses the plan when they come back', () => {
+    const { c, warnings } = checker(undefined);
+    const a = { SMS: '+46701234567', first_name: 'Ann', order_id: '1' };
+    const swapped = { first_name: 'Bo', SMS: '+46701234568', order_id: '2' };
+    const renamed = { SMS: '+46701234569', first_name: 'Cy', order: '3' };
+    const widened = { SMS: '+46701234560', first_name: 'Di', order_id: '4', city: 'Malmö' };
+    expect(c.checkValue(a)).toMatchObject({ ok: true, entry: { parameters: { first_name: 'Ann', order_id: '1' } } });
+    expect(c.checkValue(swapped)).toMatchObject({ ok: true, entry: { parameters: { first_name: 'Bo', order_id: '2' } } });
+    expect(c.checkValue(renamed)).toEqual({ ok: false, message: "no value for placeholder ${order_id} (no 'order_id' key)" });
+    expect(c.checkValue(widened)).toMatchObject({ ok: true, entry: { parameters: { first_name: 'Di', order_id: '4' } } });
+    expect(c.checkValue({ SMS: '+46701234561', first_name: 'Ed' })).toMatchObject({ ok: false });
+    expect(c.checkValue(a)).toMatchObject({ ok: true, entry: { parameters: { first_name: 'Ann', order_id: '1' } } });
+    expect(c.checkValue({ ' SMS ': '+46701234562', first_name: 'Fa', order_id: '5' })).toMatchObject({ ok: true });
+    expect(c.checkValue({ SMS: '+46701234563', ' SMS': '+46701234564', first_name: 'Gu', order_id: '6' })).toEqual({ ok: false, message: 'names a key twice (after trimming spaces and --rename)' });
+    expect(c.checkValue({ SMS: '+46701234565', '': 'x', first_name: 'Ha', order_id: '7' })).toEqual({ ok: false, message: 'has a key with no name' });
+    expect(warnings.filter((w) => w.includes("'city'"))).toHaveLength(1);
+  });
+
   it('reads API-shaped objects, normalises their phone identities and keeps their metadata', () => {
     const { c, warnings } = checker(undefined);
     const result = c.checkValue({
