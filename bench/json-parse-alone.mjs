@@ -16,12 +16,18 @@ if (mode === 'jsonl') {
     let start = 0;
     let at;
     while ((at = text.indexOf('\n', start)) !== -1) {
-      if (at > start) JSON.parse(text.slice(start, at)), rows++;
+      if (at > start) {
+        JSON.parse(text.slice(start, at));
+        rows++;
+      }
       start = at + 1;
     }
     rest = text.slice(start);
   }
-  if (rest.trim() !== '') JSON.parse(rest), rows++;
+  if (rest.trim() !== '') {
+    JSON.parse(rest);
+    rows++;
+  }
 } else {
   let depth = 0;
   let inString = false;
