@@ -1,4 +1,4 @@
-// What the benchmarks share: generated files, a child process measured (wall time, peak RSS), the emulator.
+// What the benchmarks share: generated files, a child process measured (wall and CPU time, peak RSS), the emulator.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -13,21 +13,27 @@ mkdirSync(data, { recursive: true });
 
 const PREFIXES = ['70', '72', '73', '76'];
 
-export async function generate(rows) {
-  const path = join(data, `recipients-${rows}.csv`);
+/** The bench's recipients, `rows` of them, as CSV, JSONL or a JSON array (the same values). */
+export async function generate(rows, kind = 'csv') {
+  const path = join(data, `recipients-${rows}.${kind}`);
   if (existsSync(path)) return path;
   const out = createWriteStream(`${path}.part`);
-  out.write('SMS,first_name,order_id,city,amount\n');
-  let chunk = '';
+  let chunk = kind === 'csv' ? 'SMS,first_name,order_id,city,amount\n' : kind === 'json' ? '[\n' : '';
   for (let i = 0; i < rows; i++) {
     const phone = `+46${PREFIXES[i % 4]}${String(Math.floor(i / 4)).padStart(7, '0')}`;
-    chunk += `${phone},Name${i % 5000},A-${1000000 + i},${i % 3 === 0 ? '"Malmö, Skåne"' : 'Stockholm'},${(i % 997) + 0.5}\n`;
+    const city = i % 3 === 0 ? 'Malmö, Skåne' : 'Stockholm';
+    const amount = (i % 997) + 0.5;
+    if (kind === 'csv') chunk += `${phone},Name${i % 5000},A-${1000000 + i},${city.includes(',') ? `"${city}"` : city},${amount}\n`;
+    else {
+      const json = JSON.stringify({ SMS: phone, first_name: `Name${i % 5000}`, order_id: `A-${1000000 + i}`, city, amount });
+      chunk += kind === 'json' ? `${i === 0 ? '' : ',\n'}${json}` : `${json}\n`;
+    }
     if (chunk.length > 1 << 20) {
       if (!out.write(chunk)) await once(out, 'drain');
       chunk = '';
     }
   }
-  out.end(chunk);
+  out.end(kind === 'json' ? `${chunk}\n]\n` : chunk);
   await once(out, 'close');
   const { renameSync } = await import('node:fs');
   renameSync(`${path}.part`, path);
@@ -43,7 +49,7 @@ writeFileSync(
   }),
 );
 
-/** Run node with args; wall time in ms and peak RSS in MiB of the child. */
+/** Run node with args; wall time in ms, CPU time (user + system) in ms and peak RSS in MiB of the child. */
 export async function measure(args, extraEnv = {}, cwd = root) {
   const rssFile = join(data, `rss-${process.pid}.json`);
   rmSync(rssFile, { force: true });
@@ -58,9 +64,9 @@ export async function measure(args, extraEnv = {}, cwd = root) {
   const [code] = await once(child, 'close');
   const ms = performance.now() - started;
   if (code !== 0) throw new Error(`node ${args.join(' ')} exited ${code}\n${stderr}`);
-  const { maxRssKiB } = JSON.parse(readFileSync(rssFile, 'utf8'));
+  const { maxRssKiB, cpuMs } = JSON.parse(readFileSync(rssFile, 'utf8'));
   rmSync(rssFile, { force: true });
-  return { ms, rssMiB: maxRssKiB / 1024 };
+  return { ms, cpuMs, rssMiB: maxRssKiB / 1024 };
 }
 
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];

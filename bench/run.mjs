@@ -1,56 +1,96 @@
-// npm run bench: speed and memory of `batchsend validate` against csv-parse alone on the same
-// file, in the same run (ratios, since these machines are shared and noisy), and start-up time
-// against a bare commander script. Files are generated into bench/data/ once and reused.
+// npm run bench: every figure a ratio against a baseline measured in the same run, alternating
+// the compared commands and taking medians (these machines are shared and noisy): start-up against
+// a bare commander script; CSV, JSONL and JSON validate against csv-parse alone, JSON.parse per
+// line and a minimal streaming scanner; peak RSS at 5M rows against 1M; a send of 1M rows against
+// a naive loop (wall and CPU); a paced send against the queue's drain rate. Files are generated
+// into bench/data/ once and reused. `--quick`: smaller files, fewer runs; `--repeats N`.
+import { cpus, loadavg } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
-import { apiEnv, bin, emulator, fmt, generate, measure, median, root, template } from './harness.mjs';
+import { apiEnv, bin, data, emulator, fmt, generate, measure, median, root, template } from './harness.mjs';
 
 const quick = process.argv.includes('--quick');
 
-async function compare(rows, repeats) {
-  const file = await generate(rows);
-  const validate = [];
-  const alone = [];
-  const noDedupe = [];
+/**
+ * Run each command of `commands` (name → node args) `repeats` times, alternating them; the
+ * median wall and CPU time and the highest peak RSS of each.
+ */
+async function alternate(commands, repeats, extraEnv) {
+  const runs = Object.fromEntries(Object.keys(commands).map((name) => [name, []]));
   for (let i = 0; i < repeats; i++) {
-    alone.push(await measure([join(root, 'bench', 'csv-parse-alone.mjs'), file]));
-    validate.push(await measure([bin, 'validate', file, '--template', template]));
-    noDedupe.push(await measure([bin, 'validate', file, '--template', template, '--allow-duplicates']));
+    for (const [name, args] of Object.entries(commands)) runs[name].push(await measure(args, extraEnv));
   }
-  const v = median(validate.map((r) => r.ms));
-  const a = median(alone.map((r) => r.ms));
-  const result = {
-    rows,
-    validateMs: v,
-    csvParseMs: a,
-    ratio: v / a,
-    validateRssMiB: Math.max(...validate.map((r) => r.rssMiB)),
-    noDedupeRssMiB: Math.max(...noDedupe.map((r) => r.rssMiB)),
-    noDedupeMs: median(noDedupe.map((r) => r.ms)),
-    csvParseRssMiB: Math.max(...alone.map((r) => r.rssMiB)),
-  };
-  console.log(
-    `${rows.toLocaleString('en-US')} rows: validate ${fmt(v)} ms, csv-parse alone ${fmt(a)} ms, ratio ${fmt(result.ratio, 2)}x (target <= 1.2x); ` +
-      `peak RSS validate ${fmt(result.validateRssMiB)} MiB (with --allow-duplicates ${fmt(result.noDedupeRssMiB)} MiB, ${fmt(result.noDedupeMs / a, 2)}x), csv-parse alone ${fmt(result.csvParseRssMiB)} MiB`,
+  return Object.fromEntries(
+    Object.entries(runs).map(([name, list]) => [
+      name,
+      { ms: median(list.map((r) => r.ms)), cpuMs: median(list.map((r) => r.cpuMs)), rssMiB: Math.max(...list.map((r) => r.rssMiB)) },
+    ]),
   );
-  return result;
+}
+
+/** `a / b` for wall and CPU time, as text. */
+const ratio = (a, b) => `${fmt(a.ms / b.ms, 2)}x wall (${fmt(a.ms)} / ${fmt(b.ms)} ms), ${fmt(a.cpuMs / b.cpuMs, 2)}x CPU (${fmt(a.cpuMs)} / ${fmt(b.cpuMs)} ms)`;
+
+async function csvBench(rows, repeats) {
+  const file = await generate(rows);
+  const r = await alternate(
+    {
+      alone: [join(root, 'bench', 'csv-parse-alone.mjs'), file],
+      validate: [bin, 'validate', file, '--template', template],
+      noDedupe: [bin, 'validate', file, '--template', template, '--allow-duplicates'],
+    },
+    repeats,
+  );
+  console.log(`CSV validate, ${rows.toLocaleString('en-US')} rows, duplicate check on / csv-parse alone: ${ratio(r.validate, r.alone)} (target <= 1.05x)`);
+  console.log(`  with --allow-duplicates / csv-parse alone: ${ratio(r.noDedupe, r.alone)}`);
+  console.log(`  peak RSS: validate ${fmt(r.validate.rssMiB)} MiB, with --allow-duplicates ${fmt(r.noDedupe.rssMiB)} MiB, csv-parse alone ${fmt(r.alone.rssMiB)} MiB`);
+  return r;
+}
+
+async function jsonBench(rows, repeats) {
+  for (const kind of ['jsonl', 'json']) {
+    const file = await generate(rows, kind);
+    const r = await alternate({ alone: [join(root, 'bench', 'json-parse-alone.mjs'), kind, file], validate: [bin, 'validate', file, '--template', template] }, repeats);
+    const baseline = kind === 'jsonl' ? 'JSON.parse per line' : 'a minimal streaming scanner + JSON.parse';
+    console.log(`${kind.toUpperCase()} validate, ${rows.toLocaleString('en-US')} rows / ${baseline}: ${ratio(r.validate, r.alone)} (target <= 1.5x)`);
+  }
+}
+
+/** Peak RSS of validate, duplicate check on, at `large` rows against `small` (one run each, alternating). */
+async function memoryBench(small, large, repeats) {
+  const files = { small: await generate(small), large: await generate(large) };
+  const r = await alternate(
+    {
+      small: [bin, 'validate', files.small, '--template', template],
+      large: [bin, 'validate', files.large, '--template', template],
+      smallNoDedupe: [bin, 'validate', files.small, '--template', template, '--allow-duplicates'],
+      largeNoDedupe: [bin, 'validate', files.large, '--template', template, '--allow-duplicates'],
+    },
+    repeats,
+  );
+  const label = (n) => `${n / 1_000_000}M`;
+  console.log(
+    `peak RSS ${label(large)} / ${label(small)} rows, duplicate check on: ${fmt(r.large.rssMiB / r.small.rssMiB, 2)}x (${fmt(r.large.rssMiB)} / ${fmt(r.small.rssMiB)} MiB; target <= 1.10x); ` +
+      `with --allow-duplicates ${fmt(r.largeNoDedupe.rssMiB / r.smallNoDedupe.rssMiB, 2)}x (${fmt(r.largeNoDedupe.rssMiB)} / ${fmt(r.smallNoDedupe.rssMiB)} MiB)`,
+  );
 }
 
 async function startup(repeats) {
-  const times = { help: [], version: [], bare: [] };
-  for (let i = 0; i < repeats; i++) {
-    times.bare.push((await measure([join(root, 'bench', 'bare-commander.mjs'), '--help'])).ms);
-    times.help.push((await measure([bin, '--help'])).ms);
-    times.version.push((await measure([bin, '--version'])).ms);
-  }
-  const bare = median(times.bare);
-  console.log(
-    `start-up: --help ${fmt(median(times.help))} ms (${fmt(median(times.help) / bare, 2)}x), --version ${fmt(median(times.version))} ms (${fmt(median(times.version) / bare, 2)}x), ` +
-      `bare commander ${fmt(bare)} ms (target <= 1.3x)`,
+  const two = join(data, 'two-rows.csv');
+  writeFileSync(two, 'SMS,first_name,order_id,city,amount\n+46701234567,Ann,A-1,Lund,1.5\n+46701234568,Bo,A-2,Lund,2.5\n');
+  const r = await alternate(
+    {
+      bare: [join(root, 'bench', 'bare-commander.mjs'), 'validate', two, '--template', template],
+      validate: [bin, 'validate', two, '--template', template],
+      help: [bin, '--help'],
+    },
+    repeats,
   );
+  console.log(`start-up: validate of a 2-row file / a bare commander script: ${ratio(r.validate, r.bare)} (target <= 1.5x)`);
+  console.log(`  --help / a bare commander script: ${ratio(r.help, r.bare)}`);
 }
 
-async function sendBench(rows, csvParseMs) {
+async function sendBench(rows) {
   const file = await generate(rows);
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
@@ -66,10 +106,9 @@ async function sendBench(rows, csvParseMs) {
   await fresh.stop();
   rmSync(work, { recursive: true, force: true });
   console.log(
-    `send ${rows.toLocaleString('en-US')} rows to the emulator (fast mode): batchsend ${fmt(ours.ms)} ms, peak RSS ${fmt(ours.rssMiB)} MiB, ` +
-      `${ourStats.tokenRequests} token request(s), ${ourStats.acceptedRecipients} accepted, ${ourStats.recipientsAcceptedTwice} twice; ` +
-      `naive loop ${fmt(naive.ms)} ms, peak RSS ${fmt(naive.rssMiB)} MiB (${naiveStats.acceptedRecipients} accepted). ` +
-      `naive / batchsend ${fmt(naive.ms / ours.ms, 2)}x (target >= 3x); batchsend / csv-parse alone ${fmt(ours.ms / csvParseMs, 2)}x (target <= 3x)`,
+    `send ${rows.toLocaleString('en-US')} rows to the emulator (fast mode) / the naive loop: ${ratio(ours, naive)} (target <= 1.2x CPU); ` +
+      `batchsend: ${ourStats.tokenRequests} token request(s), ${ourStats.acceptedRecipients} accepted, ${ourStats.recipientsAcceptedTwice} twice, peak RSS ${fmt(ours.rssMiB)} MiB; ` +
+      `naive: ${naiveStats.acceptedRecipients} accepted, peak RSS ${fmt(naive.rssMiB)} MiB`,
   );
 }
 
@@ -101,14 +140,16 @@ async function pacedBench(rate, rows) {
   );
 }
 
-console.log(`node ${process.version}; medians of runs made in this process, alternating the compared commands`);
-await startup(quick ? 5 : 15);
-const one = await compare(quick ? 100_000 : 1_000_000, quick ? 1 : 3);
-await sendBench(quick ? 100_000 : 1_000_000, one.csvParseMs);
-await pacedBench(quick ? 5000 : 5000, quick ? 25_000 : 60_000);
-if (!quick) {
-  const five = await compare(5_000_000, 1);
-  console.log(
-    `RSS 5M / 1M: ${fmt(five.validateRssMiB / one.validateRssMiB, 2)}x (target <= 1.10x); with --allow-duplicates ${fmt(five.noDedupeRssMiB / one.noDedupeRssMiB, 2)}x`,
-  );
-}
+const repeatsArg = process.argv.indexOf('--repeats');
+const repeats = repeatsArg === -1 ? (quick ? 3 : 5) : Number(process.argv[repeatsArg + 1]);
+const rows = quick ? 100_000 : 1_000_000;
+console.log(
+  `machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, node ${process.version}, load average ${loadavg().map((l) => fmt(l, 1)).join(' ')} at the start; ` +
+    `medians of ${repeats} runs alternating the compared commands. The machine is shared: figures are noisy, compare ratios within one run.`,
+);
+await startup(repeats * 3);
+await csvBench(rows, repeats);
+await jsonBench(rows, repeats);
+await memoryBench(rows, rows * 5, 1);
+await sendBench(rows);
+await pacedBench(5000, quick ? 25_000 : 60_000);
