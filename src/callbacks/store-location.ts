@@ -1,3 +1,5 @@
+import { isPostgresUrl, PostgresState, type PgEnvironment } from '../state/postgres/connection.js';
+import { PostgresCallbackStore } from '../state/postgres/callbacks.js';
 import { FileCallbackStore, type CallbackStore } from './callback-store.js';
 
 /** Where a run's callbacks live: the one place `listen` and `report` agree on. */
@@ -5,7 +7,18 @@ export function callbacksPath(journal: string): string {
   return `${journal}.callbacks.jsonl`;
 }
 
-/** The callback store of the run whose journal is `journal`, opened for appending and reading. */
-export function openCallbackStore(journal: string): Promise<CallbackStore> {
+/**
+ * The callback store of the run whose journal is `journal`, opened for appending and reading —
+ * or, with a PostgreSQL state (`--state postgres://…`), the state's one callback table, which
+ * every `listen` (on any host) fills and `report` reads, each run picking out its own.
+ */
+export async function openCallbackStore(journal: string | undefined, state?: { location: string; env: PgEnvironment }): Promise<CallbackStore> {
+  if (state !== undefined && isPostgresUrl(state.location)) {
+    return new PostgresCallbackStore(await PostgresState.open(state.location, state.env), SHARED_PLACE, true);
+  }
+  if (journal === undefined) throw new Error('a local callback store needs the journal — this is a bug');
   return FileCallbackStore.open(callbacksPath(journal));
 }
+
+/** The place of the callbacks in a PostgreSQL state: one for all runs (a webhook serves an app, not a run). */
+const SHARED_PLACE = 'app';

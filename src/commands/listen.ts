@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { callbackReceiver, DEFAULT_LIMITS } from '../callbacks/callback-server.js';
 import { NonceMemory } from '../callbacks/nonce-memory.js';
 import { openCallbackStore } from '../callbacks/store-location.js';
+import { isPostgresUrl } from '../state/postgres/connection.js';
 import { UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';
 import { readSecretFile } from './emulator.js';
@@ -11,6 +12,8 @@ export interface RawListenOptions {
   readonly port?: string;
   readonly host?: string;
   readonly journal?: string;
+  /** --state: a PostgreSQL URL puts the callbacks in the shared state. */
+  readonly state?: string;
   readonly secretFile?: string;
   readonly allowUnsigned?: boolean;
   readonly maxConnections?: string;
@@ -54,7 +57,8 @@ function integer(flag: string, value: string | undefined, fallback: number, min:
  * Runs until SIGINT/SIGTERM.
  */
 export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSignal): Promise<number> {
-  if (raw.journal === undefined) throw new UsageError('--journal is required: callbacks are stored with the run', 'e.g. batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl');
+  const shared = raw.state !== undefined && isPostgresUrl(raw.state) ? { location: raw.state, env: io.env } : undefined;
+  if (raw.journal === undefined && shared === undefined) throw new UsageError('--journal is required: callbacks are stored with the run', 'e.g. batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl');
   const port = integer('--port', raw.port, 8080, 0, 65535);
   const maxConnections = integer('--max-connections', raw.maxConnections, DEFAULT_LIMITS.maxConnections, 1, 100_000);
   const host = raw.host ?? '127.0.0.1';
@@ -64,8 +68,9 @@ export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSi
 
   let store;
   try {
-    store = await openCallbackStore(resolve(io.cwd, raw.journal));
+    store = await openCallbackStore(raw.journal === undefined ? undefined : resolve(io.cwd, raw.journal), shared);
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     const e = error as NodeJS.ErrnoException;
     throw new UsageError(`callback store for ${raw.journal}: cannot be opened (${e.code ?? e.message})`, undefined, { cause: error });
   }

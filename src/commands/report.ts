@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { CallbackStore } from '../callbacks/callback-store.js';
 import { CallbackJoin, identityKey, OUTCOMES, type Outcome, type RowOutcome } from '../callbacks/row-outcomes.js';
 import { openCallbackStore } from '../callbacks/store-location.js';
+import { isPostgresUrl } from '../state/postgres/connection.js';
 import { UsageError } from '../exit-codes.js';
 import { readCsv } from '../input/csv-reader.js';
 import { decodeToUtf8 } from '../input/decode.js';
@@ -23,6 +24,8 @@ import { findJournal } from './status.js';
 
 export interface RawReportOptions {
   readonly journal?: string;
+  /** --state: a PostgreSQL URL reads the callbacks from the shared state. */
+  readonly state?: string;
   readonly failed?: string;
   readonly rows?: string;
   readonly json?: boolean;
@@ -234,7 +237,9 @@ export async function reportCommand(raw: RawReportOptions, io: Io): Promise<numb
     rows: raw.rows === undefined ? undefined : await outputFile('--rows', raw.rows, io, ',outcome,reason,batch_id', raw.force),
   };
   const join = new CallbackJoin(state);
-  const store = await openCallbackStore(path).catch((error: NodeJS.ErrnoException) => {
+  const shared = raw.state !== undefined && isPostgresUrl(raw.state) ? { location: raw.state, env: io.env } : undefined;
+  const store = await openCallbackStore(path, shared).catch((error: NodeJS.ErrnoException) => {
+    if (error instanceof UsageError) throw error;
     throw new UsageError(`callbacks of ${path}: cannot be read (${error.code ?? error.message})`, undefined, { cause: error });
   });
   let t: Tally;

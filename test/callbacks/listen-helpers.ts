@@ -32,7 +32,8 @@ export interface Listener {
 
 /** Start `batchsend listen` on a free port with a secret (or `--allow-unsigned` when `secret` is undefined). */
 export async function startListen(dir: string, journal: string, secret: string | undefined, extra: string[] = []): Promise<Listener> {
-  const args = [BIN, 'listen', '--port', '0', '--journal', journal, '--json', ...extra];
+  // An empty `journal`: none (a shared state in `extra` holds the callbacks).
+  const args = [BIN, 'listen', '--port', '0', ...(journal === '' ? [] : ['--journal', journal]), '--json', ...extra];
   if (secret !== undefined) {
     writeFileSync(join(dir, 'webhook-secret'), secret);
     chmodSync(join(dir, 'webhook-secret'), 0o600);

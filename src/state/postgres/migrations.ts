@@ -34,4 +34,17 @@ export const MIGRATIONS: readonly string[] = [
      backend_pid integer NOT NULL,
      taken timestamptz NOT NULL DEFAULT now()
    );`,
+  // 3: listen's callbacks, from any number of listen processes on any hosts. An identical retry
+  // (same nonce and signature tag) is one row: the partial unique index refuses the second.
+  `CREATE TABLE batchsend_callbacks (
+     id bigserial PRIMARY KEY,
+     place text NOT NULL,
+     received_at timestamptz NOT NULL,
+     nonce text,
+     timestamp bigint,
+     tag integer,
+     body text NOT NULL
+   );
+   CREATE UNIQUE INDEX batchsend_callbacks_once ON batchsend_callbacks (place, nonce, tag) WHERE nonce IS NOT NULL;
+   CREATE INDEX batchsend_callbacks_place ON batchsend_callbacks (place, id);`,
 ];
