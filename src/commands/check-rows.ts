@@ -41,7 +41,8 @@ export async function checkRows(
   const sms = new SmsRows(template, options.sms);
   const picker = options.preview > 0 ? new PreviewPicker(options.preview) : undefined;
   // The row just inspected: a row that is valid (not a duplicate) is counted when it is handed on.
-  let inspected: { entry: RecipientEntry; row: InspectedRow } | undefined;
+  let inspectedEntry: RecipientEntry | undefined;
+  let inspectedRow: InspectedRow | undefined;
   let aboveCap = 0;
   reporter.startProgress('Checking rows', () => counts);
   let result: PreflightResult;
@@ -71,11 +72,12 @@ export async function checkRows(
         duplicate: (line, first) => reporter.duplicate(file, line, first),
         inspect: (_line, entry) => {
           const row = sms.inspect(entry);
-          inspected = { entry, row };
+          inspectedEntry = entry;
+          inspectedRow = row;
           return row.sms === undefined ? undefined : sms.tooManyParts(row.sms);
         },
         valid: (line, entry) => {
-          const row = inspected?.entry === entry ? inspected.row : undefined;
+          const row = inspectedEntry === entry ? inspectedRow : undefined;
           if (row !== undefined) sms.add(row);
           const measured = row?.sms;
           if (measured !== undefined) {

@@ -71,7 +71,7 @@ function columnOf(text: string, index: number): number {
 /** A row's SMS text, measured. */
 export interface RowSms extends PieceMeasure {
   /** Where the first character outside GSM-7 came from, in words; undefined for GSM-7. */
-  readonly forcedBy: string | undefined;
+  readonly forcedBy?: string;
 }
 
 /** A row after inspection: its SMS measure, and the characters --gsm-safe replaced in it. */
@@ -92,6 +92,8 @@ export class SmsRows {
   /** channel_properties.SMS_MAX_NUMBER_OF_MESSAGE_PARTS, when it is a whole number. */
   readonly templateMaxParts: number | undefined;
   private figures = { rows: 0, gsm7: 0, ucs2: 0, parts: 0, largest: 0, replaced: 0, replacedRows: 0 };
+  /** The text's pieces, reused row after row: literals stay, values (odd indexes) are filled in. */
+  private readonly pieces: string[];
 
   constructor(
     template: Template,
@@ -99,6 +101,7 @@ export class SmsRows {
   ) {
     const text = (template.body.message.text_message as { text?: unknown } | undefined)?.text;
     this.plan = typeof text === 'string' ? planText(text) : undefined;
+    this.pieces = this.plan === undefined ? [] : this.plan.literals.flatMap((literal, i) => (i === 0 ? [literal] : ['', literal]));
     this.smsByPriority = template.body.channel_priority_order?.includes('SMS') === true;
     const cap = template.body.channel_properties?.SMS_MAX_NUMBER_OF_MESSAGE_PARTS;
     this.templateMaxParts = cap !== undefined && /^\d+$/.test(cap.trim()) && Number(cap) > 0 ? Number(cap) : undefined;
@@ -134,21 +137,20 @@ export class SmsRows {
     const plan = this.plan;
     if (plan === undefined) return { sms: undefined, replaced };
     const values = entry.parameters ?? {};
-    const pieces: string[] = [plan.literals[0]!];
-    for (let i = 0; i < plan.names.length; i++) pieces.push(values[plan.names[i]!] ?? `\${${plan.names[i]}}`, plan.literals[i + 1]!);
+    const pieces = this.pieces;
+    for (let i = 0; i < plan.names.length; i++) pieces[2 * i + 1] = values[plan.names[i]!] ?? `\${${plan.names[i]}}`;
     const measure = measurePieces(pieces);
-    let forcedBy: string | undefined;
     const first = measure.firstNonGsm;
-    if (first !== undefined) {
-      const piece = pieces[first.piece]!;
-      const character = describeCharacter(first.codePoint);
-      const where =
-        first.piece % 2 === 1
-          ? `in parameter '${plan.names[(first.piece - 1) / 2]}', column ${columnOf(piece, first.index)}`
-          : `in the template text, column ${columnOf(plan.text, plan.offsets[first.piece / 2]! + first.index)}`;
-      forcedBy = `${character} ${where}${gsmSafeReplaces(first.codePoint) && !this.options.gsmSafe ? ' (--gsm-safe replaces it)' : ''}`;
-    }
-    return { sms: { ...measure, forcedBy }, replaced };
+    // The common case, GSM-7, allocates nothing more (a spread here cost more than the measurement).
+    if (first === undefined) return { sms: measure, replaced };
+    const piece = pieces[first.piece]!;
+    const where =
+      first.piece % 2 === 1
+        ? `in parameter '${plan.names[(first.piece - 1) / 2]}', column ${columnOf(piece, first.index)}`
+        : `in the template text, column ${columnOf(plan.text, plan.offsets[first.piece / 2]! + first.index)}`;
+    const hint = gsmSafeReplaces(first.codePoint) && !this.options.gsmSafe ? ' (--gsm-safe replaces it)' : '';
+    const forcedBy = `${describeCharacter(first.codePoint)} ${where}${hint}`;
+    return { sms: { encoding: measure.encoding, units: measure.units, parts: measure.parts, firstNonGsm: first, forcedBy }, replaced };
   }
 
   /** The row error of --max-sms-parts, if the row needs more parts. */

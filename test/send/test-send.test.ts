@@ -91,3 +91,16 @@ describe('send --test-to', () => {
     expect(created(dir, ['people.csv', 'bad.csv'])).toEqual([]);
   });
 });
+
+describe('--gsm-safe and the run', () => {
+  it('a run sent without --gsm-safe is not resumed with it: the bodies would differ (exit 2, nothing sent)', async () => {
+    const emu = await emulator();
+    const { dir, env } = sandbox();
+    const first = await send(dir, emu, [fixture('sms-parts.csv'), '-t', TEMPLATE], env);
+    expect(first.code).toBe(0);
+    const again = await send(dir, emu, [fixture('sms-parts.csv'), '-t', TEMPLATE, '--gsm-safe'], env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('--gsm-safe');
+    expect(emu.stats).toMatchObject({ acceptedBatches: 1, acceptedRecipients: 4 });
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchBodyBuilder, batchCount, entryJson, runIdFor } from '../../src/batch/batch-body.js';
+import { BatchBodyBuilder, batchCount, batchShape, entryJson, runIdFor } from '../../src/batch/batch-body.js';
 import type { RecipientEntry } from '../../src/recipient/recipient.js';
 import { parseTemplate } from '../../src/template/template.js';
 
@@ -48,6 +48,12 @@ describe('batch bodies', () => {
     expect(runIdFor('abc', template, shape)).toBe(runIdFor('abc', template, { ...shape }));
     expect(runIdFor('abc', template, shape)).not.toBe(runIdFor('abd', template, shape));
     expect(runIdFor('abc', template, shape)).not.toBe(runIdFor('abc', template, { ...shape, batchSize: 999 }));
+  });
+
+  it('--gsm-safe is part of the shape (it changes what is sent); without it, ids are what they always were', () => {
+    const options = { batchSize: 1000, tracking: true, sms: { gsmSafe: false } };
+    expect(runIdFor('abc', template, batchShape(options, 'A'))).toBe(runIdFor('abc', template, { batchSize: 1000, tracking: true, appId: 'A' }));
+    expect(runIdFor('abc', template, batchShape({ ...options, sms: { gsmSafe: true } }, 'A'))).not.toBe(runIdFor('abc', template, batchShape(options, 'A')));
   });
 
   it('count batches', () => {
