@@ -39,6 +39,10 @@ export async function checkRows(
   await invalid?.clearStale();
   const counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 };
   const sms = new SmsRows(template, options.sms);
+  const cap = template.body.channel_properties?.SMS_MAX_NUMBER_OF_MESSAGE_PARTS;
+  if (cap !== undefined && sms.templateMaxParts === undefined) {
+    reporter.warning(`template ${template.path}: channel_properties.SMS_MAX_NUMBER_OF_MESSAGE_PARTS '${cap}' is not a whole number above 0: rows are not checked against it`);
+  }
   const picker = options.preview > 0 ? new PreviewPicker(options.preview) : undefined;
   // The row just inspected: a row that is valid (not a duplicate) is counted when it is handed on.
   let inspectedEntry: RecipientEntry | undefined;

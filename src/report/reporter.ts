@@ -249,7 +249,7 @@ class HumanReporter implements Reporter {
 }
 
 /** `1,000 rows: 990 GSM-7, 10 UCS-2; 1,030 parts (largest 3); estimated cost 46.35` */
-function smsLine(sms: SmsFigures): string {
+export function smsLine(sms: SmsFigures): string {
   const cost = sms.cost === undefined ? '' : `; estimated cost ${formatCost(sms.cost)}`;
   const replaced = sms.replaced > 0 ? `; --gsm-safe replaced ${counted(sms.replaced, 'character')} in ${counted(sms.replacedRows, 'row')}` : '';
   return `${counted(sms.rows, 'row')}: ${formatCount(sms.gsm7)} GSM-7, ${formatCount(sms.ucs2)} UCS-2; ${counted(sms.parts, 'part')} (largest ${sms.largest})${cost}${replaced}`;

@@ -66,6 +66,18 @@ describe('SMS encoding and parts in validate and send', () => {
     ]);
   });
 
+  it('a template cap that is not a whole number is said once, and rows are not checked against it', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const template = join(dir, 't.json');
+    writeFileSync(template, readFileSync(fixture('template-sms-cap.json'), 'utf8').replace('"1"', '"two"'));
+    const r = await runCli(['validate', ROWS, '-t', template]);
+    expect(r.code).toBe(0);
+    expect(r.stderr.split('\n').filter((line) => line.includes('SMS_MAX_NUMBER_OF_MESSAGE_PARTS'))).toEqual([
+      `warning: template ${template}: channel_properties.SMS_MAX_NUMBER_OF_MESSAGE_PARTS 'two' is not a whole number above 0: rows are not checked against it`,
+    ]);
+  });
+
   it('the template cap warns for the first 20 rows, then gives a count', async () => {
     const dir = tempDir();
     dirs.push(dir);
