@@ -3,7 +3,7 @@
 // character that forced UCS-2) and once under a WHATSAPP column (same phone normalisation, no
 // measurement), alternated in one run; the ratio of the medians is the figure (target ≤ 1.10).
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,13 +43,23 @@ async function generate(channel) {
 const template = join(data, 'sms-template.json');
 writeFileSync(template, JSON.stringify({ app_id: '01HBENCH', message: { text_message: { text: 'Hi ${first_name}, order ${order_id} to ${city} costs ${amount}.' } } }));
 
+/** Wall time and CPU time (user + system, steadier on a shared machine) of one validate, in ms. */
 function time(file) {
+  const usageFile = join(data, `sms-usage-${process.pid}.json`);
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [bin, 'validate', file, '--template', template], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true', NO_COLOR: '1' } });
+    const child = spawn(process.execPath, ['--import', join(root, 'bench', 'report-rss.mjs'), bin, 'validate', file, '--template', template], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, CI: 'true', NO_COLOR: '1', BENCH_RSS_FILE: usageFile },
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`validate ${file} exited ${code}\n${stderr}`))));
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`validate ${file} exited ${code}\n${stderr}`));
+      const { cpuMs } = JSON.parse(readFileSync(usageFile, 'utf8'));
+      rmSync(usageFile, { force: true });
+      resolve({ wall: performance.now() - started, cpu: cpuMs });
+    });
   });
 }
 
@@ -62,5 +72,8 @@ for (let i = 0; i < repeats; i++) {
   unmeasured.push(await time(whatsapp));
   measured.push(await time(sms));
 }
-const ratio = median(measured) / median(unmeasured);
-console.log(`validate ${rows.toLocaleString('en-US')} rows, median of ${repeats}: SMS measured ${median(measured).toFixed(0)} ms, not measured ${median(unmeasured).toFixed(0)} ms, ratio ${ratio.toFixed(3)} (target ≤ 1.10)`);
+for (const kind of ['cpu', 'wall']) {
+  const on = median(measured.map((m) => m[kind]));
+  const off = median(unmeasured.map((m) => m[kind]));
+  console.log(`validate ${rows.toLocaleString('en-US')} rows, ${kind} time, median of ${repeats}: SMS measured ${on.toFixed(0)} ms, not measured ${off.toFixed(0)} ms, ratio ${(on / off).toFixed(3)} (target ≤ 1.10)`);
+}
