@@ -168,7 +168,8 @@ function whole(flag: string, raw: string | undefined, fallback: number, min: num
 async function sendOptions(raw: RawSendOptions, io: Io, toolVersion: string, context: SendContext): Promise<SendRunOptions> {
   const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', resolve(io.cwd, raw.keySecretFile));
   const api = resolveApiSettings(raw, io.env, secret);
-  const campaign = raw.campaign === undefined || raw.campaign === '' ? undefined : { name: raw.campaign, store: await openCampaignStore(stateLocation(raw.state, io), io, context) };
+  // A test send touches no campaign: its ledger is not even opened.
+  const campaign = raw.campaign === undefined || raw.campaign === '' || raw.testTo !== undefined ? undefined : { name: raw.campaign, store: await openCampaignStore(stateLocation(raw.state, io), io, context) };
   return {
     campaign,
     api,
