@@ -61,7 +61,7 @@ const run = async (args) => {
 
 step('batchsend send (one batch will be accepted but answered 503)');
 const demo = join(root, 'fixtures', 'demo');
-const sendCode = await run(['send', join(demo, 'recipients.csv'), '--template', join(demo, 'template.json'), '--skip-invalid', '--batch-size', '100', '--journal', journal]);
+const sendCode = await run(['send', join(demo, 'recipients.csv'), '--template', join(demo, 'template.json'), '--skip-invalid', '--batch-size', '100', '--journal', journal, '--yes']);
 
 await emulator.settled();
 listener.kill('SIGTERM');

@@ -146,6 +146,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .option('--test-row <line>', "with --test-to: the row starting at this line (default: the first valid row)")
     .addOption(new Option('--campaign <name>', 'send only to recipients no run of campaign NAME has sent to; record the rest in its ledger').env('BATCHSEND_CAMPAIGN'))
     .addOption(new Option('--state <dir|url>', 'where campaigns are kept: a directory, or a postgres:// URL shared by machines (default: $XDG_STATE_HOME/batchsend, else ~/.local/state/batchsend)').env('BATCHSEND_STATE'))
+    .option('-y, --yes', 'send without showing the plan and asking first (only asked on a terminal)')
     .addHelpText('after', SEND_EXAMPLES)
     .action(async (recipients: string, options: Record<string, unknown>) => {
       const { sendCommand } = await import('./commands/send.js');
@@ -276,24 +277,39 @@ reset-before, reset-after, hang, accept-then-hang, slow=MS.`,
   return program;
 }
 
-async function describeFailure(error: unknown, io: Io): Promise<number> {
+interface Failure {
+  readonly exitCode: number;
+  /** For the `error` event; undefined: the exit code's own meaning. */
+  readonly message?: string;
+  readonly hint?: string;
+}
+
+async function describeFailure(error: unknown, io: Io): Promise<Failure> {
   if (error instanceof CommanderError) {
     // commander has already printed its message; help and version are not failures.
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
-    return 2;
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return { exitCode: 0 };
+    return { exitCode: 2, message: redactUnknownOption(error.message).replace(/^error: /, ''), hint: 'see batchsend --help, or batchsend <command> --help' };
   }
   const { ExitError } = await import('./exit-codes.js');
   if (error instanceof ExitError) {
     const e: ExitErrorType = error;
     io.stderr.write(`batchsend: ${e.message}\n`);
     if (e.hint !== undefined) io.stderr.write(`  ${e.hint}\n`);
-    return e.exitCode;
+    return { exitCode: e.exitCode, message: e.message, hint: e.hint };
   }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   io.stderr.write(
     `batchsend: internal error — this is a bug in batchsend, please report it with the lines below.\n${detail}\n`,
   );
-  return 1;
+  return { exitCode: 1, message: `internal error — this is a bug in batchsend: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+/** --json: the last event of a run that fails says why, whatever failed (usage errors included). */
+async function writeErrorEvent(io: Io, failure: Failure): Promise<void> {
+  const { EXIT_MEANING } = await import('./exit-codes.js');
+  const meaning = EXIT_MEANING[failure.exitCode];
+  const event = { event: 'error', exit_code: failure.exitCode, message: failure.message ?? meaning?.message ?? `exit ${failure.exitCode}`, hint: failure.hint ?? meaning?.hint ?? null };
+  io.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
 export async function main(
@@ -303,15 +319,20 @@ export async function main(
 ): Promise<number> {
   let code = 0;
   const program = buildProgram(io, (c) => (code = c), interrupts);
+  let failure: Failure;
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     if (argv.length === 0) {
       program.outputHelp();
     }
-    return code;
+    failure = { exitCode: code };
   } catch (error) {
-    return describeFailure(error, io);
+    failure = await describeFailure(error, io);
   }
+  // Before `--`, `--json` asks for events; it is read from argv so that a usage error gets its event too.
+  const flags = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  if (failure.exitCode !== 0 && flags.includes('--json')) await writeErrorEvent(io, failure);
+  return failure.exitCode;
 }
 
 export async function run(): Promise<void> {
@@ -320,6 +341,7 @@ export async function run(): Promise<void> {
     stdout: process.stdout,
     stderr: process.stderr,
     stderrIsTTY: process.stderr.isTTY === true,
+    stdinIsTTY: process.stdin.isTTY === true,
     stderrColumns: process.stderr.columns ?? 0,
     env: process.env,
     cwd: process.cwd(),

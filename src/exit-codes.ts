@@ -11,6 +11,20 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * What an exit code means, in a line and a next step, for a run that ends with it without a more
+ * particular message (the `error` event of --json).
+ */
+export const EXIT_MEANING: Readonly<Record<number, { message: string; hint: string }>> = {
+  1: { message: 'internal error: this is a bug in batchsend', hint: 'please report it with the output of the run' },
+  2: { message: 'usage, configuration or environment error', hint: 'see --help' },
+  3: { message: 'validation failed: nothing was sent', hint: 'fix the rows, or pass --skip-invalid' },
+  4: { message: 'authentication or permission failed', hint: 'check the key id, the key secret and the project id' },
+  5: { message: 'some batches were rejected or not sent', hint: 'see the batch events; run the same command again to send the batches not sent' },
+  6: { message: 'some batches are in doubt, or were sent twice', hint: 'see batchsend status --remote, then run the same command again' },
+  130: { message: 'interrupted', hint: 'run the same command again to resume' },
+};
+
 /** An expected failure: carries the exit code, a one-line message and an optional hint. */
 export class ExitError extends Error {
   constructor(

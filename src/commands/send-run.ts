@@ -1,19 +1,20 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { Agent } from 'undici';
 import { BatchBodyBuilder, batchCount, batchShape, entryJson, runIdFor, type BatchShape } from '../batch/batch-body.js';
 import { EntrySpool } from '../batch/batch-files.js';
 import { chunk, lineRuns } from '../batch/chunk.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
-import type { Reporter } from '../report/reporter.js';
+import { smsLine, type Reporter } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
 import { BatchClient } from '../sinch/batch-client.js';
+import { createHttpAgent, proxySettings } from '../sinch/http-agent.js';
 import type { ApiSettings } from '../sinch/settings.js';
 import { TokenProvider, TokenUnavailable } from '../sinch/token.js';
 import { createJournal, JournalWriter, readJournal, takeLock, type JournalState, type Manifest } from '../send/journal.js';
 import { RateLimiter } from '../send/rate-limiter.js';
 import { sleep } from '../send/sleep.js';
+import { PlanCollector, type SendPlan } from '../send/send-plan.js';
 import { sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
 import type { SmsFigures } from '../sms/sms-rows.js';
 import type { Template } from '../template/template.js';
@@ -38,7 +39,7 @@ export interface SendRunOptions {
   readonly backoffBaseMs: number;
   readonly lookupSettleMs: number;
   readonly toolVersion: string;
-  /** Under GitHub Actions: register the token as a secret before any other output. */
+  /** Under GitHub Actions: register each token as a secret (on stderr) as soon as it is issued. */
   readonly githubMask: boolean;
   /** `--campaign NAME`: skip recipients the campaign's other runs hold; claim the rest. */
   readonly campaign: { readonly name: string; readonly store: CampaignStore } | undefined;
@@ -53,6 +54,8 @@ export interface SendRunDeps {
   readonly random: () => number;
   readonly pid: number;
   readonly isAlive: (pid: number) => boolean;
+  /** On a terminal: show the plan and ask; false means the user said no (nothing is sent). */
+  readonly confirm?: (plan: SendPlan) => Promise<boolean>;
 }
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -70,6 +73,8 @@ export interface SendRunResult {
   readonly sms: SmsFigures | undefined;
   /** Valid rows skipped because another run of the campaign holds their recipient. */
   readonly alreadySent: number;
+  /** The user answered no to the question: nothing was sent. */
+  readonly declined?: boolean;
 }
 
 /**
@@ -84,7 +89,8 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
   let campaign: CampaignSend | undefined;
   let campaignRunId: string | undefined;
   let journalBefore: JournalState | undefined;
-  const agent = new Agent({ connections: send.concurrency, keepAliveTimeout: 4_000, connect: { timeout: 10_000 } });
+  const agent = createHttpAgent(io.env, { connections: send.concurrency });
+  const sendPlan = deps.confirm === undefined ? undefined : new PlanCollector();
   try {
     const keys = send.campaign === undefined ? undefined : new RecipientKeys();
     const checked = await checkRows(
@@ -94,6 +100,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       reporter,
       (line, entry) => {
         keys?.add(entry.recipient);
+        sendPlan?.add(entry);
         return spool.add(line, entryJson(line, entry, options.tracking));
       },
       true,
@@ -191,6 +198,24 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     const toSend = checked.valid - alreadySent;
     const plannedBatches = batchCount(toSend, options.batchSize);
     reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches, sms: checked.sms, alreadySent: plan === undefined ? undefined : alreadySent });
+    if (sendPlan !== undefined && plannedBatches > 0 && previous?.finished !== true) {
+      const shown = { ...sendPlan.plan(template, toSend, plannedBatches), sms: checked.sms === undefined ? undefined : smsLine(checked.sms) };
+      if (!(await deps.confirm!(shown))) {
+        return {
+          exitCode: ExitCode.interrupted,
+          rows: checked.rows,
+          valid: checked.valid,
+          invalid: checked.invalid,
+          duplicates: checked.duplicates,
+          batches: { planned: plannedBatches, accepted: 0, rejected: 0, notSent: plannedBatches, inDoubt: 0 },
+          recipients: { accepted: 0, rejected: 0, notSent: toSend, inDoubt: 0 },
+          invalidFile: checked.invalidFile,
+          sms: checked.sms,
+          alreadySent,
+          declined: true,
+        };
+      }
+    }
     if (previous === undefined) await createJournal(options.journal, manifestFor(runId));
     await campaign?.claim(runId);
     const journal = await JournalWriter.open(options.journal);
@@ -202,8 +227,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       maxAttempts: 4,
       baseMs: send.backoffBaseMs,
       timeoutMs: send.timeoutMs,
+      proxy: proxySettings(io.env),
+      onToken: send.githubMask ? (token) => void io.stderr.write(`::add-mask::${token}\n`) : undefined,
     });
-    const client = new BatchClient(send.api, agent, { headersTimeoutMs: send.timeoutMs, deadlineMs: send.timeoutMs, now: deps.now });
+    const client = new BatchClient(send.api, agent, { headersTimeoutMs: send.timeoutMs, deadlineMs: send.timeoutMs, now: deps.now, proxy: proxySettings(io.env) });
     const builder = new BatchBodyBuilder(template, shape, runId);
 
     async function* planned(): AsyncGenerator<PlannedBatch> {
@@ -234,7 +261,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       recipients[key] += result.recipients;
       progress.batchesDone++;
       progress.recipientsDone += result.recipients;
-      reporter.batch({ index: result.index, state: result.state, rows: result.rows, recipients: result.recipients, batchId: result.batchId, status: result.status, attempts: result.attempts });
+      reporter.batch({ index: result.index, state: result.state, rows: result.rows, recipients: result.recipients, batchId: result.batchId, status: result.status, attempts: result.attempts, message: result.message });
       if (result.state === 'rejected') reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) rejected: ${result.status} ${result.message ?? ''}`);
       if (result.state === 'in_doubt') reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) is in doubt: ${result.message ?? ''}`);
       if (result.state === 'accepted' && result.message !== undefined) {
@@ -251,8 +278,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         // Fail fast on credentials: one token before the first batch (unless the journal says
         // everything is done, when nothing goes over the network at all).
         if (previous?.finished !== true) {
-          const token = await tokens.get(deps.abort);
-          if (send.githubMask) io.stdout.write(`::add-mask::${token}\n`);
+          await tokens.get(deps.abort);
         }
         const run = await sendBatches(
           planned(),

@@ -6,6 +6,7 @@ import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { resolveApiSettings, type RawApiSettings } from '../sinch/settings.js';
 import { readSecretFile } from './emulator.js';
 import type { SendRunOptions } from './send-run.js';
+import { confirmationQuestion, describePlan, isYes, type SendPlan } from '../send/send-plan.js';
 import { createReporter } from '../report/reporter.js';
 import { displayPath, type Io } from '../report/terminal.js';
 import { loadTemplate } from '../template/template.js';
@@ -45,7 +46,7 @@ async function sendOrBuild(
   if (appId === undefined) {
     throw new UsageError(`template ${options.template} has no app_id`, 'add "app_id" to the template, or pass --app-id / set SINCH_APP_ID');
   }
-  const reporter = await createReporter(io, options.json);
+  const reporter = await createReporter(io, options.json, `send ${recipients}${options.dryRun ? ' --dry-run' : ''}`);
   for (const warning of template.warnings) reporter.warning(warning);
   if (send !== undefined && raw.testTo !== undefined) {
     const { testSend } = await import('./test-send.js');
@@ -63,6 +64,8 @@ async function sendOrBuild(
       random: Math.random,
       pid: context.pid,
       isAlive: context.isAlive,
+      // A question only when someone can answer it: stdin and stderr are terminals, and no --yes.
+      confirm: raw.yes !== true && io.stdinIsTTY === true && io.stderrIsTTY ? (plan) => askToSend(plan, io) : undefined,
     });
     const accounted = result.recipients.accepted + result.recipients.rejected + result.recipients.notSent + result.recipients.inDoubt + result.invalid + result.duplicates + result.alreadySent;
     reporter.summary({
@@ -83,7 +86,9 @@ async function sendOrBuild(
     if (accounted !== result.rows) {
       throw new ExitError(ExitCode.internal, `rows do not reconcile: ${result.rows} read but ${accounted} accounted for — this is a bug; see the journal ${options.journal}`);
     }
-    if (result.exitCode === ExitCode.interrupted) {
+    if (result.declined === true) {
+      reporter.note('Nothing was sent (the answer was not yes). Run the same command again to be asked again, or add --yes.');
+    } else if (result.exitCode === ExitCode.interrupted) {
       reporter.note(`Interrupted. Resume by running the same command again (journal: ${displayPath(io.cwd, options.journal)}).`);
     } else if (result.exitCode === ExitCode.inDoubt) {
       reporter.note(`Some batches are in doubt. See: batchsend status --journal ${displayPath(io.cwd, options.journal)} --remote; then run the same command again (add --resend-in-doubt to resend them).`);
@@ -145,6 +150,7 @@ export interface RawSendOptions extends RawApiSettings {
   readonly campaign?: string;
   /** --state DIR|URL (or BATCHSEND_STATE). */
   readonly state?: string;
+  readonly yes?: boolean;
 }
 
 /** What the edge gives the send command besides its flags. */
@@ -156,6 +162,25 @@ export interface SendContext {
   readonly abort: AbortSignal;
   readonly pid: number;
   readonly isAlive: (pid: number) => boolean;
+}
+
+/** Show the plan on stderr and read the answer from the terminal; anything but y/yes (or Ctrl-C, Ctrl-D) is no. */
+async function askToSend(plan: SendPlan, io: Io): Promise<boolean> {
+  const { createInterface } = await import('node:readline');
+  io.stderr.write(`${describePlan(plan).join('\n')}\n`);
+  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true });
+  try {
+    const answer = await new Promise<string | undefined>((resolve) => {
+      rl.on('close', () => resolve(undefined));
+      rl.on('SIGINT', () => resolve(undefined));
+      rl.question(confirmationQuestion(plan), resolve);
+    });
+    if (answer === undefined) io.stderr.write('\n');
+    return isYes(answer);
+  } finally {
+    rl.close();
+    io.stdin.pause();
+  }
 }
 
 function whole(flag: string, raw: string | undefined, fallback: number, min: number, max: number): number {

@@ -1,10 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Agent } from 'undici';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';
 import { displayPath, formatCount } from '../report/terminal.js';
 import { BatchClient } from '../sinch/batch-client.js';
+import { createHttpAgent, proxySettings } from '../sinch/http-agent.js';
 import { resolveApiSettings, type ApiSettings, type RawApiSettings } from '../sinch/settings.js';
 import { TokenProvider } from '../sinch/token.js';
 import { readJournal, type JournalState } from '../send/journal.js';
@@ -45,9 +45,18 @@ async function apiFor(raw: RawJournalOptions, io: Io): Promise<ApiSettings> {
 /** The API, for commands that make a few requests of their own. */
 export async function withApi<T>(raw: RawJournalOptions, io: Io, use: (client: BatchClient, token: () => Promise<string>) => Promise<T>): Promise<T> {
   const settings = await apiFor(raw, io);
-  const agent = new Agent({ connections: 4, connect: { timeout: 10_000 } });
-  const tokens = new TokenProvider(settings, agent, { now: Date.now, random: Math.random, sleep, maxAttempts: 4, baseMs: 1000, timeoutMs: 30_000 });
-  const client = new BatchClient(settings, agent, { headersTimeoutMs: 30_000, deadlineMs: 30_000, now: Date.now });
+  const agent = createHttpAgent(io.env, { connections: 4 });
+  const tokens = new TokenProvider(settings, agent, {
+    now: Date.now,
+    random: Math.random,
+    sleep,
+    maxAttempts: 4,
+    baseMs: 1000,
+    timeoutMs: 30_000,
+    proxy: proxySettings(io.env),
+    onToken: io.env.GITHUB_ACTIONS === 'true' ? (token) => void io.stderr.write(`::add-mask::${token}\n`) : undefined,
+  });
+  const client = new BatchClient(settings, agent, { headersTimeoutMs: 30_000, deadlineMs: 30_000, now: Date.now, proxy: proxySettings(io.env) });
   try {
     return await use(client, () => tokens.get());
   } finally {
@@ -59,13 +68,16 @@ export async function withApi<T>(raw: RawJournalOptions, io: Io, use: (client: B
 export async function statusCommand(raw: RawJournalOptions, io: Io): Promise<number> {
   const { path, state } = await findJournal(raw, io.cwd);
   const m = state.manifest;
-  const counts = { accepted: 0, rejected: 0, not_sent: 0, in_doubt: 0, pending: 0 };
+  // The states' words are the journal's, the batch events' and the summary's: accepted, rejected, not_sent, in_doubt.
+  const counts = { accepted: 0, rejected: 0, not_sent: 0, in_doubt: 0 };
+  let notTried = 0;
   const open: Array<{ batch: number; state: string; rows?: [number, number]; reason?: string }> = [];
   for (let index = 1; index <= m.batches; index++) {
     const record = state.batches.get(index);
     const rows = state.shapes.get(index)?.rows;
     if (record === undefined) {
-      counts.pending++;
+      counts.not_sent++;
+      notTried++;
       continue;
     }
     if (record.t === 'accepted') counts.accepted++;
@@ -74,10 +86,10 @@ export async function statusCommand(raw: RawJournalOptions, io: Io): Promise<num
       open.push({ batch: index, state: 'rejected', rows, reason: `${record.status} ${record.message}` });
     } else if (record.t === 'not_sent') {
       counts.not_sent++;
-      open.push({ batch: index, state: 'not sent', rows, reason: record.reason });
+      open.push({ batch: index, state: 'not_sent', rows, reason: record.reason });
     } else {
       counts.in_doubt++;
-      open.push({ batch: index, state: 'in doubt', rows, reason: record.t === 'in_doubt' ? record.reason : 'stopped while sending' });
+      open.push({ batch: index, state: 'in_doubt', rows, reason: record.t === 'in_doubt' ? record.reason : 'stopped while sending' });
     }
   }
   let remote: Array<{ batch: number; batch_id: string | null; status: string }> | undefined;
@@ -109,13 +121,13 @@ export async function statusCommand(raw: RawJournalOptions, io: Io): Promise<num
     const lines = [
       `Run ${m.run_id} (journal ${displayPath(io.cwd, path)}), started ${m.created}`,
       `  ${formatCount(m.batches)} batches, ${formatCount(m.recipients)} recipients, project ${m.project_id}, API ${m.api}`,
-      `  accepted ${counts.accepted}, rejected ${counts.rejected}, not sent ${counts.not_sent}, in doubt ${counts.in_doubt}, not yet tried ${counts.pending}${state.finished ? ' — finished' : ''}`,
-      ...open.map((o) => `  batch ${o.batch}${o.rows ? ` (rows ${o.rows[0]}–${o.rows[1]})` : ''}: ${o.state}${o.reason ? `: ${o.reason}` : ''}`),
+      `  accepted ${counts.accepted}, rejected ${counts.rejected}, not sent ${counts.not_sent}${notTried > 0 ? ` (${notTried} not yet tried)` : ''}, in doubt ${counts.in_doubt}${state.finished ? ' — finished' : ''}`,
+      ...open.map((o) => `  batch ${o.batch}${o.rows ? ` (rows ${o.rows[0]}–${o.rows[1]})` : ''}: ${o.state.replace('_', ' ')}${o.reason ? `: ${o.reason}` : ''}`),
       ...(remote ?? []).map((r) => `  batch ${r.batch}: ${r.batch_id ?? '-'} ${r.status}`),
     ];
     io.stdout.write(`${lines.join('\n')}\n`);
   }
-  return counts.in_doubt > 0 ? ExitCode.inDoubt : counts.rejected + counts.not_sent + counts.pending > 0 ? ExitCode.rejected : ExitCode.ok;
+  return counts.in_doubt > 0 ? ExitCode.inDoubt : counts.rejected + counts.not_sent > 0 ? ExitCode.rejected : ExitCode.ok;
 }
 
 /** `batchsend cancel`: cancel the run's batches still scheduled (send_after in the future). */

@@ -11,7 +11,7 @@ export async function validateCommand(recipients: string, raw: RawCheckOptions, 
   const started = performance.now();
   const options = checkOptions(recipients, raw, io.cwd);
   const template = await loadTemplate(options.template, io.cwd);
-  const reporter = await createReporter(io, options.json);
+  const reporter = await createReporter(io, options.json, `validate ${recipients}`);
   for (const warning of template.warnings) reporter.warning(warning);
   if (options.appId === undefined && template.body.app_id === undefined) {
     reporter.warning(`template ${options.template} has no app_id: send will need --app-id or SINCH_APP_ID`);

@@ -58,6 +58,8 @@ export interface BatchEvent {
   readonly batchId?: string;
   readonly status?: number;
   readonly attempts?: number;
+  /** Rejected: the API's message; not sent or in doubt: why. */
+  readonly message?: string;
 }
 
 export interface Progress {
@@ -249,6 +251,7 @@ class HumanReporter implements Reporter {
 }
 
 /** `1,000 rows: 990 GSM-7, 10 UCS-2; 1,030 parts (largest 3); estimated cost 46.35` */
+/** The SMS figures in one line (summary, and the plan before a send). */
 export function smsLine(sms: SmsFigures): string {
   const cost = sms.cost === undefined ? '' : `; estimated cost ${formatCost(sms.cost)}`;
   const replaced = sms.replaced > 0 ? `; --gsm-safe replaced ${counted(sms.replaced, 'character')} in ${counted(sms.replacedRows, 'row')}` : '';
@@ -326,6 +329,7 @@ class JsonReporter implements Reporter {
       batch_id: b.batchId ?? null,
       status: b.status ?? null,
       attempts: b.attempts ?? 0,
+      ...(b.message !== undefined ? { message: b.message } : {}),
     });
   }
   note(): void {}
@@ -404,7 +408,7 @@ class Fanout implements Reporter {
  * The output mode, chosen once: `--json` adds NDJSON events on stdout; people get stderr, with
  * ora and colour on a terminal and plain lines otherwise.
  */
-export async function createReporter(io: Io, json: boolean): Promise<Reporter> {
+export async function createReporter(io: Io, json: boolean, title = ''): Promise<Reporter> {
   const color = useColor(io.env, io.stderrIsTTY);
   const paint = await paintFor(color);
   let makeSpinner: ((text: string) => Spinner) | undefined;
@@ -415,5 +419,29 @@ export async function createReporter(io: Io, json: boolean): Promise<Reporter> {
   }
   const plainEveryMs = Number(io.env.BATCHSEND_PROGRESS_INTERVAL_MS ?? 5000);
   const human = new HumanReporter(io.stderr, paint, makeSpinner, plainEveryMs, json);
-  return json ? new Fanout([new JsonReporter(io.stdout), human]) : human;
+  const all: Reporter[] = json ? [new JsonReporter(io.stdout), human] : [human];
+  if (io.env.GITHUB_ACTIONS === 'true') {
+    const { GitHubActionsReporter } = await import('./github-actions.js');
+    const { appendFileSync } = await import('node:fs');
+    const summaryFile = io.env.GITHUB_STEP_SUMMARY;
+    all.push(
+      new GitHubActionsReporter({
+        stderr: io.stderr,
+        appendSummary:
+          summaryFile === undefined || summaryFile === ''
+            ? undefined
+            : (markdown) => {
+                try {
+                  appendFileSync(summaryFile, markdown);
+                } catch (error) {
+                  io.stderr.write(`warning: GITHUB_STEP_SUMMARY ${summaryFile}: cannot be written (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`);
+                }
+              },
+        workspace: io.env.GITHUB_WORKSPACE,
+        cwd: io.cwd,
+        title,
+      }),
+    );
+  }
+  return all.length === 1 ? human : new Fanout(all);
 }

@@ -7,6 +7,8 @@ export interface Io {
   readonly stdout: Writable;
   readonly stderr: Writable;
   readonly stderrIsTTY: boolean;
+  /** stdin is a terminal (a question can be asked). Undefined: no. */
+  readonly stdinIsTTY?: boolean;
   /** Width of the stderr terminal; 0 when unknown. */
   readonly stderrColumns: number;
   readonly env: Readonly<Record<string, string | undefined>>;

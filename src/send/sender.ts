@@ -143,10 +143,12 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
 
     let attempts = 0;
     let refreshed = false;
+    let lastRefusal = '';
     for (;;) {
       if (deps.stop.aborted) throw new Stop();
       if (attempts >= policy.maxAttempts) {
-        return finish(batch, { t: 'not_sent', batch: batch.index, reason: 'retries used up' }, { state: 'not_sent', attempts, message: 'retries used up' });
+        const reason = `retries used up${lastRefusal === '' ? '' : `; the last: ${lastRefusal}`}`;
+        return finish(batch, { t: 'not_sent', batch: batch.index, reason }, { state: 'not_sent', attempts, message: reason });
       }
       await deps.limiter.take(batch.recipients, deps.stop).catch(() => {
         throw new Stop();
@@ -207,6 +209,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
           stopping = true;
           return finish(batch, { t: 'not_sent', batch: batch.index, reason: `redirected (${outcome.status})` }, { state: 'not_sent', status: outcome.status, attempts, message: outcome.message });
         case 'retry': {
+          lastRefusal = outcome.reason;
           const wait = outcome.retryAfterMs ?? fullJitter(attempts - 1, policy.backoff, deps.random);
           await deps.journal.append({ t: 'not_sent', batch: batch.index, reason: outcome.reason });
           if (wait > policy.maxWaitMs) {

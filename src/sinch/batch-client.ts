@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 import { retryAfterMs } from '../send/backoff.js';
 import { AnswerTooLarge, readAnswer, redactCredentials, redirectMessage } from './answer.js';
+import { describeNetworkFailure, networkErrorCode as codeOf, NO_PROXY, type ProxySettings } from './http-agent.js';
 import type { ApiSettings } from './settings.js';
 
 /** What one send attempt proved (reliability.md §2). */
@@ -35,11 +36,6 @@ const NOT_SENT_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
 ]);
-
-function codeOf(error: unknown): string {
-  const e = error as { code?: string; name?: string; cause?: { code?: string } };
-  return e.code ?? e.cause?.code ?? e.name ?? 'error';
-}
 
 /**
  * The API's message from an error body, wrapped or flat, with field violations (reference §9.1);
@@ -91,6 +87,8 @@ export interface ClientOptions {
   /** The whole attempt, headers and body. */
   readonly deadlineMs: number;
   readonly now: () => number;
+  /** The proxy the requests go through, to name it when they fail. */
+  readonly proxy?: ProxySettings;
 }
 
 /** The Batch API, one request at a time; no retries in here — the sender owns them. */
@@ -135,7 +133,7 @@ export class BatchClient {
       }
     } catch (error) {
       const code = codeOf(error);
-      if (NOT_SENT_CODES.has(code)) return { kind: 'retry', reason: `connection failed (${code})`, retryAfterMs: undefined };
+      if (NOT_SENT_CODES.has(code)) return { kind: 'retry', reason: describeNetworkFailure(error, url, this.options.proxy ?? NO_PROXY), retryAfterMs: undefined };
       return { kind: 'unknown', reason: runSignal.aborted ? 'interrupted while the request was in flight' : `no answer (${code})` };
     }
     let parsed: unknown;

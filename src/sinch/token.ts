@@ -2,6 +2,7 @@ import { request, type Dispatcher } from 'undici';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { fullJitter } from '../send/backoff.js';
 import { readAnswer, redirectMessage } from './answer.js';
+import { describeNetworkFailure, NO_PROXY, type ProxySettings } from './http-agent.js';
 import type { ApiSettings } from './settings.js';
 
 /** The token could not be had (rate-limited or unreachable after retries): nothing can be sent now. */
@@ -21,6 +22,10 @@ export interface TokenOptions {
   readonly baseMs: number;
   /** The whole token request, headers and body: a dripped answer cannot hold the run past it. */
   readonly timeoutMs: number;
+  /** The proxy the requests go through, to name it when they fail. */
+  readonly proxy?: ProxySettings;
+  /** Called with each token as it is issued, before it is used (GitHub Actions masks it). */
+  readonly onToken?: (token: string) => void;
 }
 
 /**
@@ -82,8 +87,9 @@ export class TokenProvider {
         }
       } catch (error) {
         if (signal?.aborted) throw error;
-        const code = deadline.aborted ? `no answer within ${this.options.timeoutMs / 1000} s` : ((error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code ?? 'error');
-        reason = `the token endpoint could not be reached (${code})`;
+        reason = deadline.aborted
+          ? `the token endpoint could not be reached (no answer within ${this.options.timeoutMs / 1000} s)`
+          : `the token endpoint could not be reached: ${describeNetworkFailure(error, this.settings.authUrl, this.options.proxy ?? NO_PROXY)}`;
         continue;
       }
       if (status >= 300 && status < 400) {
@@ -96,6 +102,7 @@ export class TokenProvider {
         const lifetimeMs = (typeof expiresIn === 'number' && expiresIn > 0 ? expiresIn : 3600) * 1000;
         // Refresh 60 s ahead of expiry, as the official SDKs do (sooner for very short lifetimes).
         const margin = Math.min(60_000, lifetimeMs / 2);
+        this.options.onToken?.(value);
         this.token = { value, refreshAt: this.options.now() + lifetimeMs - margin };
         return value;
       }

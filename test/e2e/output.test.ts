@@ -9,8 +9,9 @@ describe('output modes', () => {
   it('--json: one event a line on stdout, human output on stderr only', async () => {
     const r = await runCli(['validate', fixture('row-errors.csv'), '-t', T, '--json']);
     const events = jsonEvents(r.stdout);
-    expect(events.map((e) => e.event)).toEqual(['row_error', 'row_error', 'row_error', 'row_error', 'row_error', 'validated', 'summary']);
-    expect(events.at(-1)).toEqual({
+    expect(events.map((e) => e.event)).toEqual(['row_error', 'row_error', 'row_error', 'row_error', 'row_error', 'validated', 'summary', 'error']);
+    expect(events.at(-1)).toMatchObject({ event: 'error', exit_code: 3, message: '5 of 7 rows are invalid: nothing was sent' });
+    expect(events.at(-2)).toEqual({
       event: 'summary',
       mode: 'validate',
       rows_read: 7,

@@ -103,12 +103,13 @@ describe('batchsend send', () => {
     expect(emu.stats.acceptedRecipients).toBe(2);
   });
 
-  it('under GitHub Actions, masks the token before any other output', async () => {
+  it('under GitHub Actions, masks the token on stderr, never on stdout', async () => {
     const emu = await emulator();
     const dir = tempDir();
     const r = await send(dir, emu, [recipientsFile(dir, 2), '-t', TEMPLATE], { GITHUB_ACTIONS: 'true' });
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n')[0]).toMatch(/^::add-mask::ey/);
+    expect(r.stderr.split('\n')[0]).toMatch(/^::add-mask::ey/);
+    expect(r.stdout).not.toContain('::add-mask::');
   });
 
   it('exit 4 on a refused key, without sending', async () => {

@@ -18,10 +18,11 @@ describe('batchsend status and cancel', () => {
     expect(r.code).toBe(6);
     const local = await runCli(['status'], { cwd: dir });
     expect(local.code).toBe(6);
-    expect(local.stdout).toContain('accepted 2, rejected 0, not sent 0, in doubt 1, not yet tried 0');
+    expect(local.stdout).toContain('accepted 2, rejected 0, not sent 0, in doubt 1');
     expect(local.stdout).toMatch(/batch 1 \(rows 2–11\): in doubt: server error 500/);
     const remote = await runCli(['status', '--remote', '--json'], { cwd: dir, env: envFor(emu) });
-    const report = JSON.parse(remote.stdout);
+    const report = JSON.parse(remote.stdout.split('\n')[0]!);
+    expect(JSON.parse(remote.stdout.split('\n')[1]!)).toMatchObject({ event: 'error', exit_code: 6 });
     expect(report.remote.find((b: { batch: number }) => b.batch === 1).status).toMatch(/^FOUND/);
     expect(report.remote.filter((b: { status: string }) => b.status === 'PROCESSED')).toHaveLength(2);
   });
