@@ -5,6 +5,7 @@ import { BatchBodyBuilder, batchCount, batchShape, entryJson, runIdFor, type Bat
 import { EntrySpool } from '../batch/batch-files.js';
 import { chunk, lineRuns } from '../batch/chunk.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
+import { tokenMask } from '../report/github-actions.js';
 import { smsLine, type Reporter } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
 import { BatchClient } from '../sinch/batch-client.js';
@@ -228,7 +229,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       baseMs: send.backoffBaseMs,
       timeoutMs: send.timeoutMs,
       proxy: proxySettings(io.env),
-      onToken: send.githubMask ? (token) => void io.stderr.write(`::add-mask::${token}\n`) : undefined,
+      onToken: tokenMask(io.stderr, send.githubMask),
     });
     const client = new BatchClient(send.api, agent, { headersTimeoutMs: send.timeoutMs, deadlineMs: send.timeoutMs, now: deps.now, proxy: proxySettings(io.env) });
     const builder = new BatchBodyBuilder(template, shape, runId);

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ExitCode, UsageError } from '../exit-codes.js';
+import { tokenMask } from '../report/github-actions.js';
 import type { Io } from '../report/terminal.js';
 import { displayPath, formatCount } from '../report/terminal.js';
 import { BatchClient } from '../sinch/batch-client.js';
@@ -54,7 +55,7 @@ export async function withApi<T>(raw: RawJournalOptions, io: Io, use: (client: B
     baseMs: 1000,
     timeoutMs: 30_000,
     proxy: proxySettings(io.env),
-    onToken: io.env.GITHUB_ACTIONS === 'true' ? (token) => void io.stderr.write(`::add-mask::${token}\n`) : undefined,
+    onToken: tokenMask(io.stderr, io.env.GITHUB_ACTIONS === 'true'),
   });
   const client = new BatchClient(settings, agent, { headersTimeoutMs: 30_000, deadlineMs: 30_000, now: Date.now, proxy: proxySettings(io.env) });
   try {

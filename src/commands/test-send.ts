@@ -1,12 +1,13 @@
-import { Agent } from 'undici';
 import { BatchBodyBuilder, batchShape, entryJson } from '../batch/batch-body.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { channelOfHeader, normaliseIdentity, type ChannelIdentity, type Recipient, type RecipientEntry } from '../recipient/recipient.js';
+import { tokenMask } from '../report/github-actions.js';
 import type { Reporter } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
 import { fullJitter } from '../send/backoff.js';
 import { sleep } from '../send/sleep.js';
 import { BatchClient } from '../sinch/batch-client.js';
+import { createHttpAgent, proxySettings } from '../sinch/http-agent.js';
 import { TokenProvider, TokenUnavailable } from '../sinch/token.js';
 import type { Template } from '../template/template.js';
 import type { Channel } from '../template/message-schema.js';
@@ -98,10 +99,11 @@ export async function testSend(options: CheckOptions, template: Template, appId:
   }
   const shown = 'contact_id' in recipient ? `contact_id ${recipient.contact_id}` : recipient.identified_by.channel_identities.map((i) => `${i.channel} ${i.identity}`).join(', ');
 
-  const agent = new Agent({ connections: 1, connect: { timeout: 10_000 } });
+  const agent = createHttpAgent(io.env, { connections: 1 });
   try {
-    const tokens = new TokenProvider(send.api, agent, { now: deps.now, random: deps.random, sleep, maxAttempts: 4, baseMs: send.backoffBaseMs, timeoutMs: send.timeoutMs });
-    const client = new BatchClient(send.api, agent, { headersTimeoutMs: send.timeoutMs, deadlineMs: send.timeoutMs, now: deps.now });
+    const proxy = proxySettings(io.env);
+    const tokens = new TokenProvider(send.api, agent, { now: deps.now, random: deps.random, sleep, maxAttempts: 4, baseMs: send.backoffBaseMs, timeoutMs: send.timeoutMs, proxy, onToken: tokenMask(io.stderr, send.githubMask) });
+    const client = new BatchClient(send.api, agent, { headersTimeoutMs: send.timeoutMs, deadlineMs: send.timeoutMs, now: deps.now, proxy });
     const bytes = Buffer.from(JSON.stringify(body));
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
@@ -112,7 +114,6 @@ export async function testSend(options: CheckOptions, template: Template, appId:
         if (error instanceof TokenUnavailable) throw new ExitError(ExitCode.rejected, `test message not sent: no token (${error.message})`, undefined, { cause: error });
         throw error;
       }
-      if (send.githubMask) io.stdout.write(`::add-mask::${token}\n`);
       const outcome = await client.send(bytes, token, deps.stop);
       if (outcome.kind === 'accepted') {
         const id = outcome.batchId ?? 'unknown (the answer had no batch_id)';

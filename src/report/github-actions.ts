@@ -10,6 +10,14 @@ import { formatCount, formatDuration } from './terminal.js';
 
 export const ANNOTATED_ROW_ERRORS = 50;
 
+/**
+ * For TokenProvider's onToken: under GitHub Actions, register each token as a secret as it is
+ * issued — on stderr, so that --json stdout stays NDJSON and an events file holds no token.
+ */
+export function tokenMask(stderr: Writable, underGitHubActions: boolean): ((token: string) => void) | undefined {
+  return underGitHubActions ? (token) => void stderr.write(`::add-mask::${token}\n`) : undefined;
+}
+
 /** Workflow-command data: %, CR and LF escaped (GitHub's own toolkit escapes these). */
 export function escapeData(text: string): string {
   return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');

@@ -250,8 +250,7 @@ class HumanReporter implements Reporter {
   }
 }
 
-/** `1,000 rows: 990 GSM-7, 10 UCS-2; 1,030 parts (largest 3); estimated cost 46.35` */
-/** The SMS figures in one line (summary, and the plan before a send). */
+/** The SMS figures in one line (summary, and the plan before a send): `1,000 rows: 990 GSM-7, 10 UCS-2; 1,030 parts (largest 3); estimated cost 46.35` */
 export function smsLine(sms: SmsFigures): string {
   const cost = sms.cost === undefined ? '' : `; estimated cost ${formatCost(sms.cost)}`;
   const replaced = sms.replaced > 0 ? `; --gsm-safe replaced ${counted(sms.replaced, 'character')} in ${counted(sms.replacedRows, 'row')}` : '';
