@@ -51,6 +51,7 @@ async function sendOrBuild(
   if (send !== undefined && raw.testTo !== undefined) {
     const { testSend } = await import('./test-send.js');
     const line = raw.testRow === undefined ? undefined : whole('--test-row', raw.testRow, 0, 2, Number.MAX_SAFE_INTEGER);
+    if (line !== undefined && !Number.isInteger(line)) throw new UsageError(`--test-row '${raw.testRow}' must be a line number (the header is line 1)`);
     return testSend(options, template, appId, send, { to: raw.testTo, row: line }, { io, reporter, stop: context.stop(), now: Date.now, random: Math.random });
   }
   if (send !== undefined) {

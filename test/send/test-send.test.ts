@@ -86,6 +86,8 @@ describe('send --test-to', () => {
     expect(invalid.code).toBe(3);
     const dry = await send(dir, emu, [input, '-t', TEMPLATE, '--test-to', '+46701239999', '--dry-run'], env);
     expect(dry.code).toBe(2);
+    const fraction = await send(dir, emu, [input, '-t', TEMPLATE, '--test-to', '+46701239999', '--test-row', '2.5'], env);
+    expect(fraction.code).toBe(2);
     const alone = await send(dir, emu, [input, '-t', TEMPLATE, '--test-row', '2'], env);
     expect(alone.code).toBe(2);
     expect(emu.stats).toMatchObject({ acceptedBatches: 0 });
