@@ -204,8 +204,11 @@ export function buildMessageSchema(options: SchemaOptions) {
     .strictObject({
       ...kinds,
       explicit_channel_message: z.partialRecord(channelSchema, z.string()).optional(),
-      explicit_channel_omni_message: z.partialRecord(z.enum(['WHATSAPP', 'KAKAOTALK', 'WECHAT']), z.looseObject({})).optional(),
-      channel_specific_message: z.partialRecord(channelSchema, z.looseObject({})).optional(),
+      // An omni override is itself one message kind (the SDKs' AppMessage examples).
+      explicit_channel_omni_message: z
+        .partialRecord(z.enum(['WHATSAPP', 'KAKAOTALK', 'WECHAT']), z.strictObject(kinds).superRefine((value, ctx) => exactlyOne(value, MESSAGE_KINDS, 'override message', ctx)))
+        .optional(),
+      channel_specific_message: z.partialRecord(channelSchema, z.looseObject({ message_type: text, message: z.looseObject({}) })).optional(),
       // The agent shown as the sender (Node SDK app-message.ts, agent.ts).
       agent: z
         .strictObject({ display_name: text, type: z.enum(['UNKNOWN_AGENT_TYPE', 'HUMAN', 'BOT']), picture_url: url.optional() })
