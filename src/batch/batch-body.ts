@@ -72,6 +72,9 @@ function plainEntryJson(entry: RecipientEntry): string {
   return `${json}}`;
 }
 
+const COMMA = Buffer.from(',');
+const CLOSING = Buffer.from(']}');
+
 /**
  * Builds request bodies as JSON text. Entries are serialised once, as rows are validated;
  * a body is the template's fields, the tracking metadata and the entries of one batch.
@@ -95,10 +98,26 @@ export class BatchBodyBuilder {
 
   /** The exact request body of batch `index` (1-based) holding `entries` (from entryJson). */
   body(index: number, entries: readonly string[]): string {
+    return `${this.opening(index)}${entries.join(',')}]}`;
+  }
+
+  /** The same body as bytes, from entries as UTF-8 bytes (the spool's): copied once, into the body. */
+  bodyBytes(index: number, entries: readonly Uint8Array[]): Buffer {
+    const parts: Uint8Array[] = [Buffer.from(this.opening(index))];
+    for (let i = 0; i < entries.length; i++) {
+      if (i > 0) parts.push(COMMA);
+      parts.push(entries[i]!);
+    }
+    parts.push(CLOSING);
+    return Buffer.concat(parts);
+  }
+
+  /** The body up to the first entry: the template's fields, this batch's tag, `"recipient_and_params":[`. */
+  private opening(index: number): string {
     const head = this.shape.tracking
       ? { ...this.head, batch_metadata: { ...(this.head.batch_metadata as object | undefined), [TRACKING_BATCH_KEY]: this.batchTag(index) } }
       : this.head;
     const json = JSON.stringify(head);
-    return `${json.slice(0, -1)},"recipient_and_params":[${entries.join(',')}]}`;
+    return `${json.slice(0, -1)},"recipient_and_params":[`;
   }
 }

@@ -2,14 +2,14 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { UsageError } from '../exit-codes.js';
 import type { BatchBodyBuilder } from './batch-body.js';
 import { chunk } from './chunk.js';
 
 export interface SpooledEntry {
   readonly line: number;
-  readonly json: string;
+  /** The entry's JSON, as UTF-8 bytes. */
+  readonly json: Buffer;
   /** Its place among all the spooled entries (0-based), withdrawn ones counted. */
   readonly ordinal: number;
 }
@@ -20,51 +20,81 @@ export function batchFileName(index: number): string {
   return `batch-${String(index).padStart(5, '0')}.json`;
 }
 
+/** Each spooled record: the line (u32 LE), the JSON's byte length (u32 LE), the JSON. */
+const RECORD_HEAD = 8;
+const SPOOL_BUFFER = 1 << 20;
+
 /**
- * Valid entries, as JSON lines in a spool file, between the validation pass and the batch pass:
- * the run id depends on the whole input, so no body can be written before the input is read.
+ * Valid entries, as length-prefixed UTF-8 records in a spool file, between the validation pass
+ * and the batch pass: the run id depends on the whole input, so no body can be written before the
+ * input is read. Each entry is encoded once, here; reading it back hands out slices of what was
+ * read, so a body is built by concatenating bytes.
  */
 export class EntrySpool {
   private readonly stream: WriteStream;
-  private buffer = '';
+  private buffer = Buffer.allocUnsafe(SPOOL_BUFFER);
+  private used = 0;
 
   constructor(readonly path: string) {
     this.stream = createWriteStream(path, { mode: 0o600 });
   }
 
   add(line: number, entryJson: string): Promise<void> | undefined {
-    this.buffer += `${line}\t${entryJson}\n`;
-    if (this.buffer.length < 1 << 16) return undefined;
-    return this.flush();
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    const room = RECORD_HEAD + entryJson.length * 3;
+    let flushed: Promise<void> | undefined;
+    if (this.used + room > this.buffer.length) {
+      flushed = this.flush();
+      if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(room);
+    }
+    const at = this.used;
+    const bytes = this.buffer.write(entryJson, at + RECORD_HEAD, 'utf8');
+    this.buffer.writeUInt32LE(line, at);
+    this.buffer.writeUInt32LE(bytes, at + 4);
+    this.used = at + RECORD_HEAD + bytes;
+    return flushed;
   }
 
   private async flush(): Promise<void> {
-    const text = this.buffer;
-    this.buffer = '';
-    if (!this.stream.write(text)) await once(this.stream, 'drain');
+    if (this.used === 0) return;
+    const full = this.buffer.subarray(0, this.used);
+    // The stream keeps the bytes until written: the next records go to a fresh buffer.
+    this.buffer = Buffer.allocUnsafe(SPOOL_BUFFER);
+    this.used = 0;
+    if (!this.stream.write(full)) await once(this.stream, 'drain');
   }
 
   async close(): Promise<void> {
     if (this.stream.closed) return;
-    if (this.buffer !== '') await this.flush();
+    await this.flush();
     this.stream.end();
     await once(this.stream, 'close');
   }
 
   /** The spooled entries in line order, leaving out `withdrawn` lines (ascending, as preflight gives them). */
   async *entries(withdrawn: readonly number[] = []): AsyncGenerator<SpooledEntry> {
-    const lines = createInterface({ input: createReadStream(this.path), crlfDelay: Infinity });
     let next = 0;
     let ordinal = 0;
-    for await (const text of lines) {
-      if (text === '') continue;
-      const tab = text.indexOf('\t');
-      const line = Number(text.slice(0, tab));
-      const at = ordinal++;
-      while (next < withdrawn.length && withdrawn[next]! < line) next++;
-      if (withdrawn[next] === line) continue;
-      yield { line, json: text.slice(tab + 1), ordinal: at };
+    let rest: Buffer | undefined;
+    for await (const chunk of createReadStream(this.path, { highWaterMark: SPOOL_BUFFER })) {
+      const data: Buffer = rest === undefined ? (chunk as Buffer) : Buffer.concat([rest, chunk as Buffer]);
+      rest = undefined;
+      let at = 0;
+      while (at + RECORD_HEAD <= data.length) {
+        const length = data.readUInt32LE(at + 4);
+        const end = at + RECORD_HEAD + length;
+        if (end > data.length) break;
+        const line = data.readUInt32LE(at);
+        const json = data.subarray(at + RECORD_HEAD, end);
+        at = end;
+        const place = ordinal++;
+        while (next < withdrawn.length && withdrawn[next]! < line) next++;
+        if (withdrawn[next] === line) continue;
+        yield { line, json, ordinal: place };
+      }
+      if (at < data.length) rest = data.subarray(at);
     }
+    if (rest !== undefined) throw new Error(`bug: the spool ${this.path} ends inside a record`);
   }
 
   async remove(): Promise<void> {
@@ -83,7 +113,7 @@ export async function writeBatchFiles(
   let index = 0;
   for await (const group of chunk(entries, batchSize)) {
     index++;
-    await writeFile(join(dir, batchFileName(index)), builder.body(index, group.map((entry) => entry.json)), { mode: 0o600 });
+    await writeFile(join(dir, batchFileName(index)), builder.bodyBytes(index, group.map((entry) => entry.json)), { mode: 0o600 });
     onBatch(index, [group[0]!.line, group.at(-1)!.line], group.length);
   }
   return index;

@@ -245,7 +245,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       for await (const group of chunk(entries(), options.batchSize)) {
         index++;
         campaign?.batch(index, group.map((entry) => entry.ordinal));
-        const body = Buffer.from(builder.body(index, group.map((entry) => entry.json)));
+        const body = builder.bodyBytes(index, group.map((entry) => entry.json));
         const rows: [number, number] = [group[0]!.line, group.at(-1)!.line];
         yield { index, rows, recipients: group.length, body, sha256: sha256(body), lines: lineRuns(group.map((entry) => entry.line)), tag: builder.batchTag(index) };
       }
