@@ -23,7 +23,9 @@ export interface CampaignPlan {
  * stopped) stays claimed by this run: resuming the run sends it; other runs skip it.
  */
 export class CampaignSend {
-  private skip: Uint8Array | undefined;
+  /** Per valid row (ordinal): 0 when this run sends it, else 1 + the index in `holders` of the run that holds it. */
+  private skip: Uint32Array | undefined;
+  private holders: readonly string[] = [];
   private readonly batchKeys = new Map<number, Uint32Array>();
   private readonly held = { accepted: 0, inDoubt: 0, released: 0 };
   private planned = 0;
@@ -63,7 +65,7 @@ export class CampaignSend {
     await this.ledger.join(run);
     const sorted = this.keys.sorted();
     const found = await this.ledger.lookup(sorted, run.runId);
-    const skip = new Uint8Array(this.keys.size);
+    const skip = new Uint32Array(this.keys.size);
     const byOrdinal = new Map<number, number>();
     let alreadySent = 0;
     let claimedOnly = 0;
@@ -73,7 +75,7 @@ export class CampaignSend {
       const at = sorted.indexOf(words[2 * i]!, words[2 * i + 1]!);
       const state = found.state[at]!;
       if (state !== ClaimState.none && (found.own[at] === 0 || !journalHere)) {
-        skip[i] = 1;
+        skip[i] = found.by[at]! + 1;
         alreadySent++;
         if (state === ClaimState.claimed) claimedOnly++;
         byOrdinal.set(found.by[at]!, (byOrdinal.get(found.by[at]!) ?? 0) + 1);
@@ -85,7 +87,7 @@ export class CampaignSend {
     const claims = new Uint32Array(toClaim * 2);
     let n = 0;
     for (let i = 0; i < this.keys.size; i++) {
-      if (skip[i] === 1) continue;
+      if (skip[i] !== 0) continue;
       const at = sorted.indexOf(words[2 * i]!, words[2 * i + 1]!);
       if (found.state[at] !== ClaimState.none) continue;
       claims[n++] = words[2 * i]!;
@@ -93,6 +95,7 @@ export class CampaignSend {
     }
     this.unclaimed = claims;
     this.skip = skip;
+    this.holders = found.runs;
     this.planned = this.keys.size - alreadySent;
     const byRun = new Map<string, number>();
     for (const [ordinal, count] of [...byOrdinal].sort((a, b) => a[0] - b[0])) byRun.set(found.runs[ordinal] ?? `#${ordinal}`, count);
@@ -115,7 +118,13 @@ export class CampaignSend {
 
   /** Whether the valid row at `ordinal` (0-based, file order) is skipped: another run holds it. */
   skipped(ordinal: number): boolean {
-    return this.skip?.[ordinal] === 1;
+    return (this.skip?.[ordinal] ?? 0) !== 0;
+  }
+
+  /** The run that holds the recipient of the valid row at `ordinal`, when it is skipped. */
+  holder(ordinal: number): string | undefined {
+    const held = this.skip?.[ordinal] ?? 0;
+    return held === 0 ? undefined : (this.holders[held - 1] ?? `#${held - 1}`);
   }
 
   /** The batch `index` holds the valid rows at these ordinals: remember their keys to settle them. */
@@ -160,7 +169,7 @@ export class CampaignSend {
       if (runId !== undefined && this.skip !== undefined && journalBatches <= this.lastBatch) {
         const free: number[] = [];
         const words = this.keys.slice(0, this.keys.size);
-        for (let i = this.startedUpTo; i < this.keys.size; i++) if (this.skip[i] !== 1) free.push(words[2 * i]!, words[2 * i + 1]!);
+        for (let i = this.startedUpTo; i < this.keys.size; i++) if (this.skip[i] === 0) free.push(words[2 * i]!, words[2 * i + 1]!);
         if (free.length > 0) {
           this.held.released += free.length / 2;
           await this.ledger.settle(runId, Uint32Array.from(free), 'released');

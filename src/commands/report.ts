@@ -103,6 +103,7 @@ async function classifyUnbatched(join: CallbackJoin, state: JournalState, io: Io
   const checker = recipientChecker(m);
   const seen = new RecipientSet();
   const outcome = new Map<number, { outcome: Outcome; reason: string }>();
+  const sentBy = alreadySentLookup(state);
   await readInputAgain(
     m,
     io,
@@ -117,7 +118,9 @@ async function classifyUnbatched(join: CallbackJoin, state: JournalState, io: Io
       const { key, space } = recipientKey(result.entry.recipient);
       const first = seen.add(key, space, line);
       if (inBatch) return;
-      if (first !== 0) outcome.set(line, { outcome: 'duplicate', reason: `same recipient as line ${first}` });
+      const holder = sentBy(line);
+      if (holder !== undefined) outcome.set(line, { outcome: 'already_sent', reason: `sent by run ${holder} of the campaign` });
+      else if (first !== 0) outcome.set(line, { outcome: 'duplicate', reason: `same recipient as line ${first}` });
       else if (everyBatchKnown) outcome.set(line, { outcome: 'invalid', reason: 'invalid when the run checked it (a value the template needs)' });
       else outcome.set(line, { outcome: 'not_sent', reason: 'its batch was never sent' });
     },
@@ -325,4 +328,21 @@ export async function reportCommand(raw: RawReportOptions, io: Io): Promise<numb
   if (rowsFile) lines.push(`Every row's outcome written to ${rowsFile}.`);
   io.stdout.write(`${lines.join('\n')}\n`);
   return 0;
+}
+
+/** --campaign: the run that holds a skipped row's recipient, by line (binary search over the line runs). */
+function alreadySentLookup(state: JournalState): (line: number) => string | undefined {
+  const runs = state.alreadySent.flatMap(({ run, lines }) => lines.map(([first, last]) => ({ first, last, run }))).sort((a, b) => a.first - b.first);
+  return (line) => {
+    let lo = 0;
+    let hi = runs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = runs[mid]!;
+      if (line < r.first) hi = mid - 1;
+      else if (line > r.last) lo = mid + 1;
+      else return r.run;
+    }
+    return undefined;
+  };
 }

@@ -12,7 +12,7 @@ import { BatchClient } from '../sinch/batch-client.js';
 import { createHttpAgent, proxySettings } from '../sinch/http-agent.js';
 import type { ApiSettings } from '../sinch/settings.js';
 import { TokenProvider, TokenUnavailable } from '../sinch/token.js';
-import { createJournal, JournalWriter, readJournal, takeLock, type JournalState, type Manifest } from '../send/journal.js';
+import { createJournal, JournalWriter, readJournal, takeLock, type AlreadySentRecord, type JournalState, type Manifest } from '../send/journal.js';
 import { RateLimiter } from '../send/rate-limiter.js';
 import { sleep } from '../send/sleep.js';
 import { PlanCollector, type SendPlan } from '../send/send-plan.js';
@@ -220,6 +220,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     if (previous === undefined) await createJournal(options.journal, manifestFor(runId));
     await campaign?.claim(runId);
     const journal = await JournalWriter.open(options.journal);
+    if (campaign !== undefined && alreadySent > 0 && (previous?.alreadySent.length ?? 0) === 0) {
+      // Which rows were skipped, and for which run, so `report` can say so row by row.
+      for (const record of await skippedRows(spool, campaign)) await journal.append(record);
+    }
 
     const tokens = new TokenProvider(send.api, agent, {
       now: deps.now,
@@ -368,4 +372,19 @@ function reportCampaignPlan(reporter: Reporter, name: string, plan: CampaignPlan
   if (plan.templateChangedSince !== undefined) {
     reporter.note(`campaign ${name}: the template differs from the one of run ${plan.templateChangedSince.runId} (${plan.templateChangedSince.started}); the new template goes to the recipients not yet sent`);
   }
+}
+
+/** The rows the campaign skips, as line runs per run that holds them (the spool read once more). */
+async function skippedRows(spool: EntrySpool, campaign: CampaignSend): Promise<AlreadySentRecord[]> {
+  const byRun = new Map<string, Array<[number, number]>>();
+  let ordinal = 0;
+  for await (const entry of spool.entries()) {
+    const holder = campaign.holder(ordinal++);
+    if (holder === undefined) continue;
+    const runs = byRun.get(holder) ?? byRun.set(holder, []).get(holder)!;
+    const last = runs.at(-1);
+    if (last !== undefined && last[1] + 1 === entry.line) last[1] = entry.line;
+    else runs.push([entry.line, entry.line]);
+  }
+  return [...byRun].map(([run, lines]) => ({ t: 'already_sent', run, lines }));
 }

@@ -56,7 +56,14 @@ export type BatchRecord =
   | { t: 'in_doubt'; batch: number; reason: string }
   | { t: 'cancel_requested'; batch: number };
 
-export type JournalRecord = Manifest | BatchRecord | { t: 'finished'; at: string };
+/** --campaign: the valid rows not sent because `run` (another run of the campaign) holds their recipient. */
+export interface AlreadySentRecord {
+  t: 'already_sent';
+  run: string;
+  lines: Array<[number, number]>;
+}
+
+export type JournalRecord = Manifest | BatchRecord | AlreadySentRecord | { t: 'finished'; at: string };
 
 export interface JournalState {
   readonly manifest: Manifest;
@@ -67,6 +74,8 @@ export interface JournalState {
   /** Accepted batch ids, kept even after a later cancel request. */
   readonly batchIds: Map<number, string>;
   readonly finished: boolean;
+  /** --campaign: rows skipped because other runs of the campaign hold their recipients. */
+  readonly alreadySent: ReadonlyArray<{ run: string; lines: Array<[number, number]> }>;
 }
 
 /** Read a journal. A torn last line (a crash mid-append) is dropped; a bad line elsewhere is corruption. */
@@ -88,18 +97,23 @@ export function parseJournal(path: string, text: string): JournalState {
   const shapes = new Map<number, { rows: [number, number]; recipients: number; sha256: string; lines: Array<[number, number]> }>();
   const batchIds = new Map<number, string>();
   let finished = false;
+  const alreadySent: Array<{ run: string; lines: Array<[number, number]> }> = [];
   for (const record of records.slice(1)) {
     if (record.t === 'finished') {
       finished = true;
       continue;
     }
     if (record.t === 'manifest') continue;
+    if (record.t === 'already_sent') {
+      alreadySent.push({ run: record.run, lines: record.lines });
+      continue;
+    }
     if (record.t === 'sending') shapes.set(record.batch, { rows: record.rows, recipients: record.recipients, sha256: record.sha256, lines: record.lines ?? [record.rows] });
     if (record.t === 'accepted' && record.batch_id !== null) batchIds.set(record.batch, record.batch_id);
     if (record.t === 'cancel_requested') continue;
     batches.set(record.batch, record);
   }
-  return { manifest, batches, shapes, batchIds, finished };
+  return { manifest, batches, shapes, batchIds, finished, alreadySent };
 }
 
 export async function readJournal(path: string): Promise<JournalState | undefined> {

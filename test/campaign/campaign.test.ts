@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { jsonEvents, tempDir } from '../helpers.js';
+import { jsonEvents, runCli, tempDir } from '../helpers.js';
 import { freshDatabase } from '../pg.js';
 import { emulatorsClosedAfterEach, recipientsFile, send, sleep, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
@@ -81,6 +81,14 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(validatedOf(second.stdout)).toMatchObject({ valid: 20, already_sent: 19 });
     expect(summaryOf(second.stdout)).toMatchObject({ already_sent: 19, recipients: { accepted: 1 } });
     expect(second.stderr).toMatch(/19 recipients already sent \(19 by run [0-9a-f]+\)/);
+
+    // The report of the second run: one row sent, nineteen already sent, each with its run.
+    const firstRun = /by run ([0-9a-f]+)/.exec(second.stderr)![1]!;
+    const report = await runCli(['report', '--rows', join(dir, 'rows.csv'), '--json'], { cwd: dir });
+    expect(report.code, report.stderr).toBe(0);
+    expect(jsonEvents(report.stdout).find((e) => e.event === 'report')).toMatchObject({ rows: 20, already_sent: 19 });
+    const outcomes = readFileSync(join(dir, 'rows.csv'), 'utf8').trim().split('\n').slice(1);
+    expect(outcomes.filter((l) => l.includes(`already_sent,sent by run ${firstRun} of the campaign`))).toHaveLength(19);
   });
 
   it('a grown file reaches only the new rows; the same list in another order, another batch size and a new template reaches nobody', async () => {
