@@ -1,5 +1,8 @@
 import type { FinalState } from '../send/sender.js';
-import { ClaimState, type CampaignLedger, type CampaignRun, type CampaignStore, type LockOwner } from './ledger.js';
+import { ClaimState, type CampaignLedger, type CampaignRun, type CampaignStore, type LockOwner, type Settlement } from './ledger.js';
+
+/** Recipients whose settlement is written at once. */
+const SETTLE_EVERY = 20_000;
 import type { RecipientKeys } from './recipient-keys.js';
 
 /** What a campaign says about one send, before the first batch. */
@@ -29,6 +32,8 @@ export class CampaignSend {
   private readonly batchKeys = new Map<number, Uint32Array>();
   private readonly held = { accepted: 0, inDoubt: 0, released: 0 };
   private planned = 0;
+  private readonly pending: Record<Settlement, Uint32Array[]> = { accepted: [], in_doubt: [], released: [] };
+  private readonly pendingKeys: Record<Settlement, number> = { accepted: 0, in_doubt: 0, released: 0 };
   private unclaimed = new Uint32Array(0);
   /** The highest batch index started by this process, and the ordinal after its last row. */
   private lastBatch = 0;
@@ -140,23 +145,36 @@ export class CampaignSend {
     this.batchKeys.set(index, words);
   }
 
-  /** Record what became of batch `index` in the ledger (durably, before this resolves). */
+  /**
+   * Record what became of batch `index` in the ledger. Settlements are gathered and written a
+   * few thousand recipients at a time (and at the end): until then a recipient stays claimed,
+   * which every other run already treats as sent, so a crash in between loses nothing.
+   */
   async settle(runId: string, index: number, state: FinalState): Promise<void> {
     const words = this.batchKeys.get(index);
     if (words === undefined) return;
     this.batchKeys.delete(index);
     const recipients = words.length / 2;
-    if (state === 'accepted') {
-      this.held.accepted += recipients;
-      await this.ledger.settle(runId, words, 'accepted');
-    } else if (state === 'in_doubt') {
-      this.held.inDoubt += recipients;
-      await this.ledger.settle(runId, words, 'in_doubt');
-    } else {
-      // Rejected or not sent: the API proved it took nothing. The recipients are free again.
-      this.held.released += recipients;
-      await this.ledger.settle(runId, words, 'released');
+    // Rejected or not sent: the API proved it took nothing. The recipients are free again.
+    const outcome = state === 'accepted' ? 'accepted' : state === 'in_doubt' ? 'in_doubt' : 'released';
+    this.held[outcome === 'accepted' ? 'accepted' : outcome === 'in_doubt' ? 'inDoubt' : 'released'] += recipients;
+    const pending = this.pending[outcome];
+    pending.push(words);
+    this.pendingKeys[outcome] += recipients;
+    if (this.pendingKeys[outcome] >= SETTLE_EVERY) await this.flush(runId, outcome);
+  }
+
+  private async flush(runId: string, outcome: Settlement): Promise<void> {
+    const parts = this.pending[outcome].splice(0);
+    this.pendingKeys[outcome] = 0;
+    if (parts.length === 0) return;
+    const all = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      all.set(part, at);
+      at += part.length;
     }
+    await this.ledger.settle(runId, all, outcome);
   }
 
   /**
@@ -166,6 +184,7 @@ export class CampaignSend {
    */
   async end(runId: string | undefined, journalBatches: number): Promise<void> {
     try {
+      if (runId !== undefined) for (const outcome of ['accepted', 'in_doubt', 'released'] as const) await this.flush(runId, outcome);
       if (runId !== undefined && this.skip !== undefined && journalBatches <= this.lastBatch) {
         const free: number[] = [];
         const words = this.keys.slice(0, this.keys.size);

@@ -120,9 +120,14 @@ class PostgresLedger implements CampaignLedger {
     }
   }
 
+  private readonly ordinals = new Map<string, number>();
+
   private async ordinal(runId: string): Promise<number> {
+    const known = this.ordinals.get(runId);
+    if (known !== undefined) return known;
     const { rows } = await this.pool.query<{ ordinal: number }>('SELECT ordinal FROM batchsend_campaign_runs WHERE campaign = $1 AND run_id = $2', [this.name, runId]);
     if (rows[0] === undefined) throw new Error(`campaign ${this.name}: run ${runId} claims before it joined — this is a bug`);
+    this.ordinals.set(runId, rows[0].ordinal);
     return rows[0].ordinal;
   }
 
