@@ -53,6 +53,7 @@ describe.skipIf(!hasScript)('the question before a real send', () => {
     expect(r.output).toMatch(/recipients\s+1,500 in 2 batches/);
     expect(r.output).toMatch(/channels\s+SMS 1,500 \(priority: SMS\)/);
     expect(r.output).toContain('│ Hi Name 0, your order A-0 has shipped.');
+    expect(r.output).toMatch(/sms\s+1,500 rows: 1,500 GSM-7, 0 UCS-2; 1,500 parts \(largest 1\)/);
     expect(r.output).toContain("about 1 min 15 s for the app's queue to deliver them at 20 messages/s");
     expect(r.output).toContain('Send to 1,500 recipients? [y/N]');
     expect(emu.stats.acceptedRecipients).toBe(1500);
@@ -66,6 +67,16 @@ describe.skipIf(!hasScript)('the question before a real send', () => {
     expect(r.code, r.output).toBe(130);
     expect(r.output).toContain('Nothing was sent (the answer was not yes)');
     expect(emu.stats.tokenRequests + emu.stats.sendRequests).toBe(0);
+  });
+
+  it('--test-to on a terminal: one message, no plan and no question (it starts no run)', async () => {
+    const emu = await emulator();
+    const dir = tempDir();
+    dirs.push(dir);
+    const r = await sendOnTerminal(dir, emu, [recipientsFile(dir, 3), '-t', TEMPLATE, '--test-to', '+46701239999'], undefined);
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).not.toContain('[y/N]');
+    expect(emu.stats).toMatchObject({ acceptedBatches: 1, acceptedRecipients: 1 });
   });
 
   it('--yes: no plan, no question, on a terminal too', async () => {
