@@ -8,6 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiEnv, bin, data, emulator, fmt, generate, measure, median, root, template } from './harness.mjs';
+import { floodBench, listenBench, reportBench } from './callbacks.mjs';
 
 const quick = process.argv.includes('--quick');
 
@@ -153,3 +154,6 @@ await jsonBench(rows, repeats);
 await memoryBench(rows, rows * 5, 1);
 await sendBench(rows);
 await pacedBench(5000, quick ? 25_000 : 60_000);
+await floodBench(quick ? 10 : 30);
+await listenBench(Number(process.env.BENCH_LISTEN_SECONDS ?? (quick ? 20 : 60)));
+await reportBench(rows, quick);

@@ -25,8 +25,8 @@ export interface ReceiverLimits {
 export const DEFAULT_LIMITS: ReceiverLimits = {
   maxBodyBytes: 1 << 20,
   maxConnections: 512,
-  bufferedBytes: 32 << 20,
-  smallBodyBytes: 64 << 10,
+  bufferedBytes: 8 << 20,
+  smallBodyBytes: 8 << 10,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,

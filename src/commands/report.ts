@@ -222,10 +222,10 @@ function outcomesFromJournal(join: CallbackJoin, state: JournalState): Tally {
 }
 
 async function joinStore(join: CallbackJoin, store: CallbackStore, state: JournalState, io: Io): Promise<void> {
-  for await (const record of store.records()) join.add(record);
+  for await (const records of store.records()) for (const record of records) join.add(record);
   if (join.identityBatches.size === 0 || state.manifest.input === null) return;
   const lines = await identityLines(join, state.manifest, io);
-  for await (const record of store.records()) join.addByIdentity(record, lines);
+  for await (const records of store.records()) for (const record of records) join.addByIdentity(record, lines);
 }
 
 /** `batchsend report`: one outcome for every row of the run, reasons, failed rows and every row as CSV. */

@@ -69,7 +69,7 @@ describe('the callback receiver', () => {
     const body = `{"deep":${'['.repeat(500_000)}${']'.repeat(500_000)}}`;
     expect(await post(url, body, signed(SECRET, body, 'deep-1'))).toBe(200);
     const records = [];
-    for await (const record of store.records()) records.push(record);
+    for await (const batch of store.records()) records.push(...batch);
     expect(records).toHaveLength(1);
     expect(records[0]!.t).toBe('callback');
   });
@@ -100,7 +100,7 @@ describe('the file callback store', () => {
     store = await FileCallbackStore.open(path);
     await store.append({ receivedAt: new Date(), rawBody: '{"b":2}', signed: undefined });
     const records = [];
-    for await (const record of store.records()) records.push(record);
+    for await (const batch of store.records()) records.push(...batch);
     expect(records.map((r) => (r.t === 'callback' ? r.body : r))).toEqual([{ a: 1 }, { b: 2 }]);
     const nonces = [];
     for await (const mark of store.recentNonces(50)) nonces.push(mark);

@@ -97,4 +97,22 @@ describe('batchsend report: every row accounted for', () => {
     expect(rows[2]).toMatch(/^\+46701000001,.*,failed,RECIPIENT_NOT_REACHABLE,/);
     expect(rows[1]).toMatch(/^\+46701000000,.*,pending,/);
   }, 60_000);
+
+  it('reads the input again as the run did: its --encoding and --rename', async () => {
+    const dir = scratch();
+    const emu = await startEmulator({ fast: true });
+    cleanups.push(() => emu.close());
+    const journal = join(dir, 'run.journal.jsonl');
+    const input = join(dir, 'kunder.csv');
+    writeFileSync(input, Buffer.from('Telefon,first_name,order_id\n+46701000001,Åsa,A-1\n+46701000002,Björn,A-2\n', 'latin1'));
+    const sent = await send(dir, emu, [input, '-t', TEMPLATE, '--journal', journal, '--no-tracking', '--encoding', 'windows-1252', '--rename', 'Telefon=SMS']);
+    expect(sent.code).toBe(0);
+    const accepted = readFileSync(journal, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.t === 'accepted');
+    const rawBody = JSON.stringify({ message_delivery_report: { status: 'FAILED', reason: { code: 'RECIPIENT_NOT_REACHABLE' }, channel_identity: { channel: 'SMS', identity: '46701000002' }, metadata: JSON.stringify({ _batch_id: accepted.batch_id }) } });
+    writeFileSync(`${journal}.callbacks.jsonl`, callbackRecord({ receivedAt: new Date(), rawBody, signed: undefined }));
+    const r = await runCli(['report', '--journal', journal, '--json', '--failed', 'failed.csv'], { cwd: dir });
+    expect(r.stderr).toBe('');
+    expect(jsonEvents(r.stdout)[0]).toMatchObject({ rows: 2, failed: 1, pending: 1, unmatched: 0 });
+    expect(readFileSync(join(dir, 'failed.csv'), 'utf8')).toBe('Telefon,first_name,order_id,status,reason\n+46701000002,Björn,A-2,FAILED,RECIPIENT_NOT_REACHABLE\n');
+  }, 60_000);
 });
