@@ -115,4 +115,23 @@ describe('batchsend report: every row accounted for', () => {
     expect(jsonEvents(r.stdout)[0]).toMatchObject({ rows: 2, failed: 1, pending: 1, unmatched: 0 });
     expect(readFileSync(join(dir, 'failed.csv'), 'utf8')).toBe('Telefon,first_name,order_id,status,reason\n+46701000002,Björn,A-2,FAILED,RECIPIENT_NOT_REACHABLE\n');
   }, 60_000);
+
+  it('rows another run of the campaign sent are already_sent, naming that run', async () => {
+    const dir = scratch();
+    const emu = await startEmulator({ fast: true });
+    cleanups.push(() => emu.close());
+    const state = join(dir, 'state');
+    const first = recipientsFile(dir, 5, 'first.csv');
+    const campaign = ['--campaign', 'spring', '--state', state];
+    expect((await send(dir, emu, [first, '-t', TEMPLATE, '--journal', join(dir, 'first.journal.jsonl'), ...campaign])).code).toBe(0);
+    const grown = recipientsFile(dir, 8, 'grown.csv');
+    const journal = join(dir, 'grown.journal.jsonl');
+    expect((await send(dir, emu, [grown, '-t', TEMPLATE, '--journal', journal, ...campaign])).code).toBe(0);
+    const r = await runCli(['report', '--journal', journal, '--json', '--rows', 'rows.csv'], { cwd: dir });
+    expect(r.stderr).toBe('');
+    expect(jsonEvents(r.stdout)[0]).toMatchObject({ rows: 8, already_sent: 5, pending: 3, invalid: 0, not_sent: 0 });
+    const firstRun = JSON.parse(readFileSync(join(dir, 'first.journal.jsonl'), 'utf8').split('\n')[0]!).run_id as string;
+    const rows = readFileSync(join(dir, 'rows.csv'), 'utf8').trim().split('\n');
+    expect(rows[1]).toContain(`,already_sent,sent by run ${firstRun} of the campaign,`);
+  }, 60_000);
 });

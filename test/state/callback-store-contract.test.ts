@@ -45,9 +45,9 @@ const backends: Array<{ name: string; knowsRetries: boolean; open: () => Promise
   },
 ];
 
-async function all(records: AsyncIterable<StoredRecord>): Promise<StoredRecord[]> {
+async function all(batches: AsyncIterable<readonly StoredRecord[]>): Promise<StoredRecord[]> {
   const out: StoredRecord[] = [];
-  for await (const r of records) out.push(r);
+  for await (const batch of batches) out.push(...batch);
   return out;
 }
 

@@ -31,7 +31,7 @@ export class PostgresCallbackStore implements CallbackStore {
     return rowCount === 1 ? 'stored' : 'already stored';
   }
 
-  async *records(): AsyncIterable<StoredRecord> {
+  async *records(): AsyncIterable<StoredRecord[]> {
     let after = '0';
     let index = 0;
     for (;;) {
@@ -39,22 +39,24 @@ export class PostgresCallbackStore implements CallbackStore {
         'SELECT id::text, received_at, nonce, timestamp::text, tag, body FROM batchsend_callbacks WHERE place = $1 AND id > $2 ORDER BY batchsend_callbacks.id LIMIT $3',
         [this.place, after, PAGE],
       );
+      const page: StoredRecord[] = [];
       for (const row of rows) {
         index++;
         let body: unknown;
         try {
           body = JSON.parse(row.body);
         } catch {
-          yield { t: 'unreadable', record: index };
+          page.push({ t: 'unreadable', record: index });
           continue;
         }
-        yield {
+        page.push({
           t: 'callback',
           received_at: row.received_at.toISOString(),
           ...(row.nonce === null ? {} : { nonce: row.nonce, timestamp: Number(row.timestamp), tag: row.tag ?? 0 }),
           body,
-        };
+        });
       }
+      if (page.length > 0) yield page;
       if (rows.length < PAGE) return;
       after = rows.at(-1)!.id;
     }
