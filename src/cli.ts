@@ -10,6 +10,21 @@ import type { ExitError as ExitErrorType } from './exit-codes.js';
 
 const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
+const ROOT_EXAMPLES = `
+Examples:
+  $ batchsend emulator                                     # a local stand-in for the Sinch API (prints its variables)
+  $ batchsend validate recipients.csv --template t.json    # check every row: no network, no credentials
+  $ batchsend send recipients.csv --template t.json --dry-run --out batches/
+  $ batchsend send recipients.csv --template t.json --test-to SMS:+46701234567
+  $ batchsend send recipients.csv --template t.json        # plan, question, send; the same command resumes
+  $ batchsend status --remote
+  $ batchsend listen --port 8080 --secret-file webhook.secret
+  $ batchsend report --failed failed.csv
+
+'batchsend <command> --help' shows a command's flags and examples.
+Exit codes: 0 done, 2 usage/configuration, 3 invalid rows (nothing sent), 4 authentication,
+5 rejected or not sent, 6 in doubt, 130 interrupted or not confirmed.`;
+
 const VALIDATE_EXAMPLES = `
 Examples:
   $ batchsend validate recipients.csv --template t.json
@@ -105,13 +120,17 @@ function processIsAlive(pid: number): boolean {
   }
 }
 
+/** This process as the owner of a journal lock (the library's send() uses it unless given another). */
+export const processHost: { readonly pid: number; isAlive(pid: number): boolean } = { pid: process.pid, isAlive: processIsAlive };
+
 export function buildProgram(io: Io, setExitCode: (code: number) => void, interrupts: Interrupts): Command {
   const program = new Command('batchsend')
     .description('Send one message to many recipients through the Sinch Conversation API Batch endpoint.')
     .version(version, '-V, --version')
     .showSuggestionAfterError(true)
     .configureOutput(output(io))
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', ROOT_EXAMPLES);
 
   addCheckOptions(
     program
@@ -150,7 +169,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .addHelpText('after', SEND_EXAMPLES)
     .action(async (recipients: string, options: Record<string, unknown>) => {
       const { sendCommand } = await import('./commands/send.js');
-      setExitCode(await sendCommand(recipients, options, io, { toolVersion: version, stop: interrupts.stop, abort: interrupts.abort, pid: process.pid, isAlive: processIsAlive }));
+      setExitCode(await sendCommand(recipients, options, io, { toolVersion: version, stop: interrupts.stop, abort: interrupts.abort, pid: processHost.pid, isAlive: processHost.isAlive }));
     });
 
   addApiOptions(
@@ -244,7 +263,7 @@ Outcomes: delivered, read, failed, pending, in_doubt, rejected, not_sent, invali
     .option('--webhook <url>', 'send delivery callbacks here')
     .addOption(new Option('--webhook-secret <secret>', 'sign callbacks with this secret').env('SINCH_WEBHOOK_SECRET'))
     .option('--failure-rate <p>', 'share of recipients (0..1) whose delivery fails with RECIPIENT_NOT_REACHABLE', '0')
-    .option('--substitution-failure-rate <p>', "share of recipients (0..1) failed with the brief's asynchronous BAD_REQUEST", '0')
+    .option('--substitution-failure-rate <p>', "share of recipients (0..1) failed with the documented asynchronous BAD_REQUEST", '0')
     .option('--app-mode <mode>', "the app's processing mode: 'dispatch' (only identified_by recipients) or 'conversation'", 'dispatch')
     .option('--cancel-delay-ms <ms>', 'how long after its 200 a cancel takes effect (the API cancels asynchronously)', '500')
     .option('--expired-token-style <style>', "refuse an expired token as 'bearer' (WWW-Authenticate says expired) or 'rfc7807' (Basic realm + access-token-expired body)", 'bearer')
