@@ -51,7 +51,8 @@ const env = {
   SINCH_PROJECT_ID: emulator.credentials.projectId,
   SINCH_KEY_ID: emulator.credentials.keyId,
   SINCH_KEY_SECRET: emulator.credentials.keySecret,
-  BATCHSEND_LOOKUP_SETTLE_MS: '200',
+  BATCHSEND_LOOKUP_SETTLE: '0.2',
+  BATCHSEND_STATE: join(work, 'state'),
 };
 const run = async (args) => {
   const child = spawn(process.execPath, [cli, ...args], { stdio: 'inherit', env, cwd: work });

@@ -44,7 +44,8 @@ Examples:
   $ batchsend send recipients.csv --template t.json --concurrency 8 --rate 200 --json
 
 Credentials: SINCH_KEY_ID, SINCH_KEY_SECRET (or --key-secret-file), SINCH_PROJECT_ID.
-Running the same command again resumes from the journal; nothing accepted is sent twice.
+Running the same command again resumes its run (found in the state by input, template and options,
+from any folder or machine sharing the state); nothing accepted is sent twice.
 Exit codes: 0 all accepted, 2 bad flag/file/template/credentials, 3 invalid rows (nothing sent),
 4 authentication, 5 rejected or not sent, 6 in doubt, 130 interrupted.`;
 
@@ -64,6 +65,21 @@ function addApiOptions(command: Command): Command {
     .addOption(new Option('--auth-url <url>', 'OAuth2 token URL').env('SINCH_AUTH_URL').default('https://auth.sinch.com/oauth2/token'));
 }
 
+function stateOption(): Option {
+  return new Option(
+    '--state <dir|url>',
+    'the state: a directory holding the runs and campaigns, or a postgres:// URL for campaigns shared by machines (default: $XDG_STATE_HOME/batchsend, else ~/.local/state/batchsend)',
+  ).env('BATCHSEND_STATE');
+}
+
+/** --run / --journal / --state: which run a command works on (default: the newest in the state). */
+function addRunChoice(command: Command): Command {
+  return command
+    .addOption(stateOption())
+    .option('--run <id>', 'the run (an id, or a unique prefix of one: see batchsend runs); default: the newest')
+    .option('--journal <file>', 'a run journal file given explicitly instead');
+}
+
 function addCheckOptions(command: Command): Command {
   return command
     .requiredOption('-t, --template <file>', 'the batch request body without recipients (JSON)')
@@ -76,8 +92,9 @@ function addCheckOptions(command: Command): Command {
     .option('--default-country <XX>', 'two-letter country for phone numbers written without +country code')
     .option('--allow-duplicates', 'send to a recipient as often as it appears (default: first row only)')
     .option('--allow-empty', 'an input without rows is not an error')
-    .option('--skip-invalid', 'go on with the valid rows; write invalid ones to invalid.csv beside the journal')
-    .option('--journal <file>', 'the run journal (default: .batchsend/<file>-<hash>.journal.jsonl); invalid.csv goes beside it')
+    .option('--skip-invalid', 'go on with the valid rows; write invalid ones to invalid.csv in the run')
+    .addOption(stateOption())
+    .option('--journal <file>', 'an explicit run journal file (default: the run in the state, found by its identity); invalid.csv goes beside it')
     .addOption(new Option('--app-id <id>', "the Conversation API app (default: the template's app_id)").env('SINCH_APP_ID'))
     .option('--batch-size <n>', 'recipients per request, 1 to 1000', '1000')
     .option('--no-tracking', 'leave out batchsend_batch / batchsend_row metadata')
@@ -160,11 +177,12 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .option('--timeout <seconds>', 'deadline of one request', '60')
     .option('--max-wait <seconds>', 'longest Retry-After or backoff worth waiting; longer leaves the batch not sent (resumable)', '120')
     .option('--resend-in-doubt', 'resend batches still in doubt after one more lookup (may send twice: check batchsend status --remote first)')
-    .option('--new-run', 'start a new run although the journal belongs to another input or template (the old journal is kept)')
+    .option('--new-run', 'start a new run although an earlier run sent this input or template (it says how many already got it)')
+    .option('--force-unlock', "take over the run's lock when its owner cannot be judged (another host or container); never from a live owner")
+    .addOption(new Option('--lookup-settle <seconds>', 'two empty lookups this far apart prove a batch absent').env('BATCHSEND_LOOKUP_SETTLE').default('30'))
     .option('--test-to <identity>', 'send the message of one row to this identity alone, then stop: no run, no journal (CHANNEL:VALUE or contact_id:ID to choose)')
     .option('--test-row <line>', "with --test-to: the row starting at this line (default: the first valid row)")
     .addOption(new Option('--campaign <name>', 'send only to recipients no run of campaign NAME has sent to; record the rest in its ledger').env('BATCHSEND_CAMPAIGN'))
-    .addOption(new Option('--state <dir|url>', 'where campaigns are kept: a directory, or a postgres:// URL shared by machines (default: $XDG_STATE_HOME/batchsend, else ~/.local/state/batchsend)').env('BATCHSEND_STATE'))
     .option('-y, --yes', 'send without showing the plan and asking first (only asked on a terminal)')
     .addHelpText('after', SEND_EXAMPLES)
     .action(async (recipients: string, options: Record<string, unknown>) => {
@@ -172,39 +190,40 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
       setExitCode(await sendCommand(recipients, options, io, { toolVersion: version, stop: interrupts.stop, abort: interrupts.abort, pid: processHost.pid, isAlive: processHost.isAlive }));
     });
 
+  program
+    .command('runs')
+    .description('the runs in the state, newest first: id, campaign, input and template, started, state, counts')
+    .addOption(stateOption())
+    .option('--json', 'one JSON object a run on stdout')
+    .addHelpText('after', '\nExamples:\n  $ batchsend runs\n  $ batchsend runs --state /shared/batchsend --json')
+    .action(async (options: Record<string, unknown>) => {
+      const { runsCommand } = await import('./commands/runs.js');
+      setExitCode(await runsCommand(options, io));
+    });
+
   addApiOptions(
-    program
-      .command('status')
-      .description("the state of a run from its journal; --remote also asks the API for each batch's status")
-      .option('--journal <file>', 'the run journal (default: the only one in .batchsend/)')
+    addRunChoice(
+      program.command('status').description("the state of a run from its journal; --remote also asks the API for each batch's status"),
+    )
       .option('--remote', 'ask the API too (needs credentials)')
       .option('--json', 'one JSON object on stdout'),
   )
-    .addHelpText('after', '\nExamples:\n  $ batchsend status\n  $ batchsend status --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl --remote\n\nExit codes: 0 all accepted, 5 some rejected or not sent, 6 some in doubt.')
+    .addHelpText('after', '\nExamples:\n  $ batchsend status\n  $ batchsend status --run 1a2b3c --remote\n\nExit codes: 0 all accepted, 5 some rejected or not sent, 6 some in doubt or sent twice.')
     .action(async (options: Record<string, unknown>) => {
       const { statusCommand } = await import('./commands/status.js');
       setExitCode(await statusCommand(options, io));
     });
 
-  addApiOptions(
-    program
-      .command('cancel')
-      .description("cancel the run's batches that are still scheduled (send_after in the future)")
-      .option('--journal <file>', 'the run journal (default: the only one in .batchsend/)'),
-  )
-    .addHelpText('after', '\nExamples:\n  $ batchsend cancel --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl')
+  addApiOptions(addRunChoice(program.command('cancel').description("cancel the run's batches that are still scheduled (send_after in the future)")))
+    .addHelpText('after', '\nExamples:\n  $ batchsend cancel\n  $ batchsend cancel --run 1a2b3c')
     .action(async (options: Record<string, unknown>) => {
       const { cancelCommand } = await import('./commands/status.js');
       setExitCode(await cancelCommand(options, io));
     });
 
-  program
-    .command('listen')
-    .description("receive the app's delivery callbacks, verify their signature, store them durably with the run")
+  addRunChoice(program.command('listen').description("receive the app's delivery callbacks, verify their signature, store them durably with the run"))
     .option('--port <n>', 'port to listen on', '8080')
     .option('--host <address>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
-    .option('--journal <file>', 'the run journal; callbacks go to <journal>.callbacks.jsonl')
-    .addOption(new Option('--state <dir|url>', "a postgres:// state: store callbacks in its table, shared by every listen and report (then no --journal)").env('BATCHSEND_STATE'))
     .option('--secret-file <file>', 'file (mode 0600) with the webhook secret (or set SINCH_WEBHOOK_SECRET)')
     .option('--allow-unsigned', 'start without a webhook secret: accept unsigned callbacks from anyone who can reach the port')
     .option('--max-connections <n>', 'connections open at once; past it the oldest idle or unverified one is closed', '512')
@@ -213,8 +232,8 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
       'after',
       `
 Examples:
-  $ SINCH_WEBHOOK_SECRET=… batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl
-  $ batchsend listen --host 0.0.0.0 --port 8080 --secret-file webhook-secret --journal …
+  $ SINCH_WEBHOOK_SECRET=… batchsend listen --port 8080
+  $ batchsend listen --host 0.0.0.0 --port 8080 --secret-file webhook-secret --run 1a2b3c
 
 Each callback is answered 200 only once it is stored durably. Without a secret it starts only
 with --allow-unsigned. Ctrl-C stops it.`,
@@ -224,11 +243,7 @@ with --allow-unsigned. Ctrl-C stops it.`,
       setExitCode(await listenCommand(options, io, interrupts.stop()));
     });
 
-  program
-    .command('report')
-    .description("join the stored callbacks to the rows: one outcome for every row, reasons, failed rows and every row's outcome as CSV")
-    .option('--journal <file>', 'the run journal (default: the only one in .batchsend/)')
-    .addOption(new Option('--state <dir|url>', "a postgres:// state: read the callbacks every listen stored there").env('BATCHSEND_STATE'))
+  addRunChoice(program.command('report').description("join the stored callbacks to the rows: one outcome for every row, reasons, failed rows and every row's outcome as CSV"))
     .option('--failed <file>', 'write the failed and rejected rows (original columns + status, reason) here: a CSV that send accepts')
     .option('--rows <file>', 'write every row (original columns + outcome, reason, batch_id) here')
     .option('--force', 'replace --failed / --rows FILE even if batchsend did not write it')
@@ -238,7 +253,7 @@ with --allow-unsigned. Ctrl-C stops it.`,
       `
 Examples:
   $ batchsend report
-  $ batchsend report --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl --failed failed.csv --rows outcomes.csv
+  $ batchsend report --run 1a2b3c --failed failed.csv --rows outcomes.csv
 
 Outcomes: delivered, read, failed, pending, in_doubt, rejected, not_sent, invalid, duplicate, already_sent.`,
     )
@@ -258,7 +273,7 @@ Outcomes: delivered, read, failed, pending, in_doubt, rejected, not_sent, invali
     .option('--queue-capacity <n>', "the app's MT queue size, messages", '500000')
     .option('--drain-rate <n>', 'messages drained a second', '20')
     .option('--fast', 'drain the queue at once (tests, benchmarks)')
-    .option('--lookup-delay-ms <ms>', 'delay before a new batch is visible to lookups by metadata', '0')
+    .option('--lookup-delay-ms <ms>', 'delay before a new batch is visible to lookups by metadata', '1000')
     .option('--list-shape <shape>', "answer of GET by metadata: 'array' or 'object'", 'array')
     .option('--webhook <url>', 'send delivery callbacks here')
     .addOption(new Option('--webhook-secret <secret>', 'sign callbacks with this secret').env('SINCH_WEBHOOK_SECRET'))
@@ -283,7 +298,7 @@ Examples:
   $ batchsend emulator --fault send:status=503,times=2 --fault token:status=429,rate=0.1
 
 Fault routes: token, send, get, list, cancel, any. Kinds: status=N, accept-then-status=N,
-reset-before, reset-after, hang, accept-then-hang, slow=MS.`,
+reset-before, reset-after, hang, accept-then-hang, slow=MS, accept-then-empty, empty (200 without batch_id).`,
     )
     .action(async (options: Record<string, unknown>) => {
       const { emulatorCommand } = await import('./commands/emulator.js');
@@ -364,6 +379,7 @@ export async function run(): Promise<void> {
     stderrColumns: process.stderr.columns ?? 0,
     env: process.env,
     cwd: process.cwd(),
+    pid: process.pid,
   };
   // A closed pipe on stdout (| head) ends the run quietly.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {

@@ -5,6 +5,7 @@
  * `cwd` come in the options. Failures that stop a run throw a `BatchsendError` carrying the exit
  * code of the CLI's table; outcomes (invalid rows, rejected batches) are part of the result.
  */
+import { ownPid } from './state/lock.js';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -264,7 +265,7 @@ function ioFor(observers: Observers, cwd: string, env: Record<string, string | u
   const events = new EventSink(observers.onEvent);
   const stdin = (async function* (): AsyncGenerator<Buffer> {})() as unknown as Io['stdin'];
   return {
-    io: { stdin, stdout: events, stderr: new LogSink(observers.log), stderrIsTTY: false, stderrColumns: 0, env: { NO_COLOR: '1', ...env }, cwd },
+    io: { stdin, stdout: events, stderr: new LogSink(observers.log), stderrIsTTY: false, stderrColumns: 0, env: { NO_COLOR: '1', ...env }, cwd, pid: ownPid() },
     events,
   };
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { RecordSink } from '../src/input/record-sink.js';
@@ -46,10 +46,34 @@ export interface CliResult {
   stderr: string;
 }
 
+let sharedState: string | undefined;
+
+/**
+ * The state a test's commands use unless the test names one: `.batchsend-state` in its working
+ * directory (a temp dir), else one temp dir for the test process — never ~/.local/state.
+ */
+export function defaultState(cwd: string | undefined): string {
+  if (cwd !== undefined && cwd !== ROOT) return join(cwd, '.batchsend-state');
+  if (sharedState === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'batchsend-state-'));
+    sharedState = dir;
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return sharedState;
+}
+
+/** The journal of the one run in the state of `cwd` (see defaultState), or of run `id`. */
+export function journalOf(cwd: string, id?: string, state = defaultState(cwd)): string {
+  const runs = readdirSync(join(state, 'runs'));
+  const run = id === undefined ? runs : runs.filter((name) => name.startsWith(id));
+  if (run.length !== 1) throw new Error(`expected one run in ${state}, found ${runs.join(', ') || 'none'}`);
+  return join(state, 'runs', run[0]!, 'journal.jsonl');
+}
+
 /** Run the built CLI as a user would: a child process, with its own cwd, env and stdin. */
 export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: 'true', ...options.env };
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: 'true', BATCHSEND_STATE: defaultState(options.cwd), XDG_STATE_HOME: join(defaultState(options.cwd), 'xdg'), ...options.env };
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/emulator.js';
-import { BIN, fixture, runCli, type CliResult } from './helpers.js';
+import { BIN, defaultState, fixture, runCli, type CliResult } from './helpers.js';
 
 export const TEMPLATE = fixture('template.json');
 
@@ -17,7 +17,8 @@ export function envFor(emu: Emulator, extra: Record<string, string | undefined> 
     SINCH_KEY_ID: emu.credentials.keyId,
     SINCH_KEY_SECRET: emu.credentials.keySecret,
     BATCHSEND_BACKOFF_BASE_MS: '20',
-    BATCHSEND_LOOKUP_SETTLE_MS: '20',
+    // Longer than the emulator's default index lag (1 s): two empty lookups this far apart prove absence.
+    BATCHSEND_LOOKUP_SETTLE: '1.5',
     ...extra,
   };
 }
@@ -54,7 +55,7 @@ export function send(dir: string, emu: Emulator, args: string[], env: Record<str
 
 /** Start a send in the background, for killing or interrupting it. */
 export function spawnSend(dir: string, emu: Emulator, args: string[], env: Record<string, string | undefined> = {}) {
-  const fullEnv: Record<string, string | undefined> = { ...process.env, CI: 'true', ...envFor(emu, env) };
+  const fullEnv: Record<string, string | undefined> = { ...process.env, CI: 'true', BATCHSEND_STATE: defaultState(dir), XDG_STATE_HOME: join(defaultState(dir), 'xdg'), ...envFor(emu, env) };
   for (const key of Object.keys(fullEnv)) if (fullEnv[key] === undefined) delete fullEnv[key];
   const child = spawn(process.execPath, [BIN, 'send', ...args], { cwd: dir, env: fullEnv as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

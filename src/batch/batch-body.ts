@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { RecipientEntry } from '../recipient/recipient.js';
 import { TRACKING_BATCH_KEY, TRACKING_ROW_KEY, type Template } from '../template/template.js';
 
@@ -16,17 +15,6 @@ export interface BatchShape {
 /** The batch shape of a run's options. */
 export function batchShape(options: { batchSize: number; tracking: boolean; sms: { gsmSafe: boolean } }, appId: string): BatchShape {
   return { batchSize: options.batchSize, tracking: options.tracking, appId, ...(options.sms.gsmSafe ? { gsmSafe: true } : {}) };
-}
-
-/**
- * The run id written into `batch_metadata.batchsend_batch`: a pure function of the input bytes,
- * the template and the batch shape, so a resumed run rebuilds byte-identical bodies.
- */
-export function runIdFor(inputSha256: string, template: Template, shape: BatchShape): string {
-  return createHash('sha256')
-    .update(`${inputSha256}\u0000${template.text}\u0000${JSON.stringify(shape)}`)
-    .digest('hex')
-    .slice(0, 16);
 }
 
 export function batchCount(validRows: number, batchSize: number): number {

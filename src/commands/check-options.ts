@@ -1,11 +1,11 @@
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../exit-codes.js';
+import type { RunShape } from '../state/run-identity.js';
 import { resolveFormat, type InputFormat } from '../input/format.js';
 import { MAX_BATCH_SIZE } from '../batch/batch-body.js';
 import { isKnownCountry } from '../recipient/phone.js';
 import type { RecipientOptions } from '../recipient/recipient.js';
 import { CHANNELS, type Channel } from '../template/message-schema.js';
-import { defaultJournalPath } from '../send/journal-path.js';
 import type { SmsOptions } from '../sms/sms-rows.js';
 
 /** The options of `validate` and `send`, as commander hands them over (strings, flags). */
@@ -23,6 +23,7 @@ export interface RawCheckOptions {
   readonly skipInvalid?: boolean;
   readonly json?: boolean;
   readonly journal?: string;
+  readonly state?: string;
   readonly appId?: string;
   readonly batchSize?: string;
   readonly tracking?: boolean;
@@ -50,7 +51,10 @@ export interface CheckOptions {
   readonly allowEmpty: boolean;
   readonly skipInvalid: boolean;
   readonly json: boolean;
-  readonly journal: string;
+  /** An explicit journal file (--journal); else the run is found in the state by its identity. */
+  readonly journal: string | undefined;
+  /** --state, when given (else BATCHSEND_STATE or the default). */
+  readonly state: string | undefined;
   readonly appId: string | undefined;
   readonly batchSize: number;
   readonly tracking: boolean;
@@ -157,7 +161,8 @@ export function checkOptions(recipients: string, raw: RawCheckOptions, cwd: stri
     allowEmpty: raw.allowEmpty === true,
     skipInvalid: raw.skipInvalid === true,
     json: raw.json === true,
-    journal: raw.journal !== undefined ? absolute(raw.journal) : defaultJournalPath(cwd, recipients, raw.template),
+    journal: raw.journal !== undefined ? absolute(raw.journal) : undefined,
+    state: raw.state,
     appId: raw.appId,
     batchSize,
     tracking: raw.tracking !== false,
@@ -167,3 +172,24 @@ export function checkOptions(recipients: string, raw: RawCheckOptions, cwd: stri
     preview: wholeFlag('--preview', raw.preview, 1, 100) ?? 0,
   };
 }
+
+/** The batch-shaping options and endpoint of a send: what makes it the same run or another. */
+export function runShapeOf(options: CheckOptions, delimiter: string | undefined, appId: string, api: { readonly api: string; readonly projectId: string }): RunShape {
+  return {
+    format: options.format,
+    delimiter: delimiter ?? '',
+    encoding: options.encoding,
+    renames: [...options.renames],
+    identityColumn: options.recipient.identityColumn ?? null,
+    channel: options.recipient.identityChannel ?? null,
+    defaultCountry: options.recipient.defaultCountry ?? null,
+    allowDuplicates: options.allowDuplicates,
+    batchSize: options.batchSize,
+    tracking: options.tracking,
+    gsmSafe: options.sms.gsmSafe,
+    api: api.api,
+    projectId: api.projectId,
+    appId,
+  };
+}
+

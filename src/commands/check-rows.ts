@@ -8,7 +8,6 @@ import { renderedLines } from '../preview/rendered-message.js';
 import { SmsRows, type InspectedRow, type SmsFigures } from '../sms/sms-rows.js';
 import { substitute } from '../template/placeholders.js';
 import { displayPath, type Io } from '../report/terminal.js';
-import { invalidRowsPath } from '../send/journal-path.js';
 import type { Template } from '../template/template.js';
 import { RowsCsvWriter } from '../report/rows-csv-writer.js';
 import { preflight, type PreflightCounts, type PreflightResult } from '../validate/preflight.js';
@@ -32,10 +31,12 @@ export async function checkRows(
   reporter: Reporter,
   onValid: (line: number, entry: RecipientEntry) => void | Promise<void>,
   hashInput: boolean,
+  /** Where --skip-invalid writes the invalid rows. */
+  invalidPath: string | undefined,
 ): Promise<CheckedRows> {
   const source = await openInput(options.recipients, io.stdin, io.cwd);
   const file = options.recipients === '-' ? 'stdin' : options.recipients;
-  const invalid = options.skipInvalid ? new RowsCsvWriter(invalidRowsPath(options.journal)) : undefined;
+  const invalid = options.skipInvalid && invalidPath !== undefined ? new RowsCsvWriter(invalidPath) : undefined;
   await invalid?.clearStale();
   const counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 };
   const sms = new SmsRows(template, options.sms);
@@ -114,7 +115,7 @@ export async function checkRows(
   }
   const previews = picker?.picked() ?? [];
   previews.forEach((preview, index) => reporter.preview(file, preview, index + 1, previews.length));
-  const written = invalid !== undefined && invalid.count > 0 ? displayPath(io.cwd, invalidRowsPath(options.journal)) : undefined;
+  const written = invalid !== undefined && invalid.count > 0 ? displayPath(io.cwd, invalidPath!) : undefined;
   return { ...result, invalidFile: written, sms: figures };
 }
 

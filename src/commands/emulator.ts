@@ -79,7 +79,7 @@ export async function emulatorOptions(raw: RawEmulatorOptions): Promise<Emulator
     queueCapacity: number('--queue-capacity', raw.queueCapacity, 1),
     drainRate: number('--drain-rate', raw.drainRate, 0.001),
     fast: raw.fast === true,
-    lookupDelayMs: number('--lookup-delay-ms', raw.lookupDelayMs, 0),
+    lookupDelayMs: number('--lookup-delay-ms', raw.lookupDelayMs, 1000),
     listShape,
     appMode: oneOf('--app-mode', raw.appMode, ['dispatch', 'conversation'] as const),
     cancelDelayMs: number('--cancel-delay-ms', raw.cancelDelayMs, 0),

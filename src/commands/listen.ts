@@ -7,13 +7,11 @@ import { isPostgresUrl } from '../state/postgres/connection.js';
 import { UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';
 import { readSecretFile } from './emulator.js';
+import { chooseRun, type RawRunChoice } from './run-selection.js';
 
-export interface RawListenOptions {
+export interface RawListenOptions extends RawRunChoice {
   readonly port?: string;
   readonly host?: string;
-  readonly journal?: string;
-  /** --state: a PostgreSQL URL puts the callbacks in the shared state. */
-  readonly state?: string;
   readonly secretFile?: string;
   readonly allowUnsigned?: boolean;
   readonly maxConnections?: string;
@@ -58,7 +56,6 @@ function integer(flag: string, value: string | undefined, fallback: number, min:
  */
 export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSignal): Promise<number> {
   const shared = raw.state !== undefined && isPostgresUrl(raw.state) ? { location: raw.state, env: io.env } : undefined;
-  if (raw.journal === undefined && shared === undefined) throw new UsageError('--journal is required: callbacks are stored with the run', 'e.g. batchsend listen --port 8080 --journal .batchsend/recipients.csv-1a2b3c4d.journal.jsonl');
   const port = integer('--port', raw.port, 8080, 0, 65535);
   const maxConnections = integer('--max-connections', raw.maxConnections, DEFAULT_LIMITS.maxConnections, 1, 100_000);
   const host = raw.host ?? '127.0.0.1';
@@ -66,13 +63,16 @@ export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSi
   const limits = { ...DEFAULT_LIMITS, maxConnections };
   const log = (message: string): void => void io.stderr.write(`${new Date().toISOString()} ${message}\n`);
 
+  // The run whose callbacks these are: --journal F (it may not exist yet: listen can start before
+  // the send), --run ID, or the newest run in the state.
+  const journal = raw.journal !== undefined ? resolve(io.cwd, raw.journal) : shared !== undefined ? undefined : (await chooseRun(raw, io)).run.journalName;
   let store;
   try {
-    store = await openCallbackStore(raw.journal === undefined ? undefined : resolve(io.cwd, raw.journal), shared);
+    store = await openCallbackStore(journal, shared);
   } catch (error) {
     if (error instanceof UsageError) throw error;
     const e = error as NodeJS.ErrnoException;
-    throw new UsageError(`callback store for ${raw.journal}: cannot be opened (${e.code ?? e.message})`, undefined, { cause: error });
+    throw new UsageError(`callback store for ${journal}: cannot be opened (${e.code ?? e.message})`, undefined, { cause: error });
   }
   const nonces = new NonceMemory(limits.windowSeconds, NONCE_CAPACITY);
   if (secret !== undefined) {

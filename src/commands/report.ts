@@ -20,12 +20,9 @@ import type { Channel } from '../template/message-schema.js';
 import { parseTemplate } from '../template/template.js';
 import type { OriginalRow } from '../validate/preflight.js';
 import { RowChecker } from '../validate/row-checker.js';
-import { findJournal } from './status.js';
+import { chooseRun, type RawRunChoice } from './run-selection.js';
 
-export interface RawReportOptions {
-  readonly journal?: string;
-  /** --state: a PostgreSQL URL reads the callbacks from the shared state. */
-  readonly state?: string;
+export interface RawReportOptions extends RawRunChoice {
   readonly failed?: string;
   readonly rows?: string;
   readonly json?: boolean;
@@ -230,7 +227,8 @@ async function joinStore(join: CallbackJoin, store: CallbackStore, state: Journa
 
 /** `batchsend report`: one outcome for every row of the run, reasons, failed rows and every row as CSV. */
 export async function reportCommand(raw: RawReportOptions, io: Io): Promise<number> {
-  const { path, state } = await findJournal(raw, io.cwd);
+  const { run, journal: state } = await chooseRun(raw, io);
+  const path = run.journalName;
   const m = state.manifest;
   if (m.input === null && (raw.failed !== undefined || raw.rows !== undefined)) {
     throw new UsageError('the run read its recipients from stdin: its rows cannot be written again', 'send from a file to get --failed / --rows');

@@ -1,26 +1,30 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { BatchBodyBuilder, batchCount, batchShape, entryJson, runIdFor, type BatchShape } from '../batch/batch-body.js';
+import { rename, rm } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { BatchBodyBuilder, batchCount, batchShape, entryJson, type BatchShape } from '../batch/batch-body.js';
 import { EntrySpool } from '../batch/batch-files.js';
 import { chunk, lineRuns } from '../batch/chunk.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { tokenMask } from '../report/github-actions.js';
 import { smsLine, type Reporter } from '../report/reporter.js';
-import type { Io } from '../report/terminal.js';
+import { displayPath, formatCount, type Io } from '../report/terminal.js';
 import { BatchClient } from '../sinch/batch-client.js';
 import { createHttpAgent, proxySettings } from '../sinch/http-agent.js';
 import type { ApiSettings } from '../sinch/settings.js';
 import { TokenProvider, TokenUnavailable } from '../sinch/token.js';
-import { createJournal, JournalWriter, readJournal, takeLock, type AlreadySentRecord, type JournalState, type Manifest } from '../send/journal.js';
+import { JOURNAL_VERSION, readJournal, type AlreadySentRecord, type JournalState, type Manifest } from '../send/journal.js';
 import { RateLimiter } from '../send/rate-limiter.js';
 import { sleep } from '../send/sleep.js';
 import { PlanCollector, type SendPlan } from '../send/send-plan.js';
 import { sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
 import type { SmsFigures } from '../sms/sms-rows.js';
 import type { Template } from '../template/template.js';
-import type { CheckOptions } from './check-options.js';
+import { runShapeOf, type CheckOptions } from './check-options.js';
 import { checkRows } from './check-rows.js';
+import { legacyJournals } from './run-selection.js';
+import { runIdentity, shapeChanges } from '../state/run-identity.js';
+import { asStorageError } from '../state/safe-files.js';
+import { RunExists, type LockHandle, type RecordLog, type RunHandle, type RunSummary, type State } from '../state/state.js';
 import { CampaignSend, type CampaignPlan } from '../campaign/campaign-send.js';
 import { RecipientKeys } from '../campaign/recipient-keys.js';
 import type { CampaignStore } from '../campaign/ledger.js';
@@ -36,8 +40,10 @@ export interface SendRunOptions {
   readonly maxWaitMs: number;
   readonly resendInDoubt: boolean;
   readonly newRun: boolean;
-  /** Test knobs: backoff base and lookup settle delay. */
+  readonly forceUnlock: boolean;
+  /** Test knob: backoff base. */
   readonly backoffBaseMs: number;
+  /** --lookup-settle: how far apart two empty lookups must be to prove a batch absent. */
   readonly lookupSettleMs: number;
   readonly toolVersion: string;
   /** Under GitHub Actions: register each token as a secret (on stderr) as soon as it is issued. */
@@ -57,10 +63,10 @@ export interface SendRunDeps {
   readonly isAlive: (pid: number) => boolean;
   /** On a terminal: show the plan and ask; false means the user said no (nothing is sent). */
   readonly confirm?: (plan: SendPlan) => Promise<boolean>;
+  readonly state: State;
 }
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-
 
 export interface SendRunResult {
   readonly exitCode: number;
@@ -76,17 +82,23 @@ export interface SendRunResult {
   readonly alreadySent: number;
   /** The user answered no to the question: nothing was sent. */
   readonly declined?: boolean;
+  /** The run's id and journal, for the resume and status lines (absent when nothing was sent). */
+  readonly runId?: string;
+  readonly journal?: string;
 }
 
 /**
- * The real send: lock the journal, validate every row (spooling the valid ones), then post the
- * batches with the journal written ahead of each request. Running it again resumes.
+ * The real send: validate every row (spooling the valid ones), find or create the run by its
+ * identity, lock it, then post the batches with the journal written ahead of each request.
+ * Running it again resumes.
  */
 export async function runSend(options: CheckOptions, template: Template, appId: string, send: SendRunOptions, deps: SendRunDeps): Promise<SendRunResult> {
   const { io, reporter } = deps;
-  await mkdir(dirname(options.journal), { recursive: true, mode: 0o700 });
-  const release = takeLock(options.journal, deps.pid, deps.isAlive);
-  const spool = new EntrySpool(`${options.journal}.spool`);
+  const spool = new EntrySpool(await deps.state.scratchPath('spool'));
+  const invalidScratch = options.skipInvalid ? await deps.state.scratchPath('invalid') : undefined;
+  let release: LockHandle | undefined;
+  let journal: RecordLog | undefined;
+  let invalidFile: string | undefined;
   let campaign: CampaignSend | undefined;
   let campaignRunId: string | undefined;
   let journalBefore: JournalState | undefined;
@@ -105,6 +117,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         return spool.add(line, entryJson(line, entry, options.tracking));
       },
       true,
+      invalidScratch,
     );
     await spool.close();
     if (checked.invalid > 0 && !options.skipInvalid) {
@@ -119,18 +132,28 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         duplicates: checked.duplicates,
         batches: { planned: plannedBatches, accepted: 0, rejected: 0, notSent: plannedBatches, inDoubt: 0 },
         recipients: { accepted: 0, rejected: 0, notSent: checked.valid, inDoubt: 0 },
-        invalidFile: checked.invalidFile,
+        invalidFile: undefined,
         sms: checked.sms,
         alreadySent: 0,
       };
     }
 
     const shape: BatchShape = batchShape(options, appId);
-    const baseRunId = runIdFor(checked.inputSha256!, template, shape);
-    const manifestFor = (runId: string): Manifest => ({
+    const runShape = runShapeOf(options, checked.delimiter, appId, send.api);
+    const identity = runIdentity(checked.inputSha256!, template.text, runShape);
+    const chosen = await chooseSendRun(options, template, identity, send, deps, checked.valid);
+    const { run } = chosen;
+    release = await run.lock({ force: send.forceUnlock });
+    const manifestFor = (runId: string, minted: boolean): Manifest => ({
       t: 'manifest',
-      version: 1,
+      version: JOURNAL_VERSION,
       run_id: runId,
+      identity,
+      minted,
+      shape: runShape,
+      campaign: send.campaign?.name ?? null,
+      input_name: inputName(options.recipients),
+      template_name: basename(options.template),
       input_sha256: checked.inputSha256!,
       input: options.recipients === '-' ? null : resolve(io.cwd, options.recipients),
       format: options.format,
@@ -156,32 +179,39 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       created: new Date(deps.now()).toISOString(),
     });
 
-    let previous = await readJournal(options.journal);
+    journal = await run.journal();
+    let previous = await readJournal(run.journalName, journal);
     journalBefore = previous;
     if (previous !== undefined) {
       const m = previous.manifest;
       const changed = [
         m.input_sha256 !== checked.inputSha256 && 'the recipient file',
         m.template_sha256 !== sha256(template.text) && 'the template',
-        (m.batch_size !== options.batchSize || m.tracking !== options.tracking || m.app_id !== appId || (m.gsm_safe === true) !== options.sms.gsmSafe) &&
-          'the batch options (--batch-size, --no-tracking, --gsm-safe, app id)',
-        (JSON.stringify(m.renames ?? []) !== JSON.stringify([...options.renames]) || (m.encoding ?? 'utf-8') !== options.encoding) && 'how the file is read (--rename, --encoding)',
-        (m.project_id !== send.api.projectId || m.api !== send.api.api || m.base_url !== send.api.baseUrl) && 'the project or endpoint',
-      ].filter(Boolean);
-      if (changed.length > 0 || send.newRun) {
+        ...(m.shape !== undefined
+          ? shapeChanges(m.shape, runShape)
+          : [
+              (m.batch_size !== options.batchSize || m.tracking !== options.tracking || m.app_id !== appId || (m.gsm_safe === true) !== options.sms.gsmSafe) && 'the batch options (--batch-size, --no-tracking, --gsm-safe, app id)',
+              (JSON.stringify(m.renames ?? []) !== JSON.stringify([...options.renames]) || (m.encoding ?? 'utf-8') !== options.encoding) && 'how the file is read (--rename, --encoding)',
+              (m.project_id !== send.api.projectId || m.api !== send.api.api) && 'the project or API',
+            ]),
+      ].filter((x): x is string => typeof x === 'string');
+      if (changed.length > 0 || (send.newRun && chosen.journalFile)) {
         // Within a campaign a changed input is a new run that skips what the campaign holds.
         if (!send.newRun && send.campaign === undefined) {
           throw new UsageError(
-            `journal ${options.journal} belongs to another run: ${changed.join(', ')} changed since it was written`,
-            'to send the new input as a new run, pass --new-run (the old journal is kept beside it)',
+            `journal ${run.journalName} belongs to another run (${m.run_id}, started ${m.created}, ${formatCount(acceptedIn(previous))} recipients accepted): ${changed.join(', ')} changed since`,
+            'to send only to recipients not yet sent, use a campaign (with --campaign NAME); to send to everyone again as a new run, pass --new-run (the old journal is kept beside it)',
           );
         }
-        const { rename } = await import('node:fs/promises');
-        await rename(options.journal, `${options.journal}.${m.created.replace(/[:.]/g, '-')}.old`);
+        const kept = await run.retireJournal(m.created.replace(/[:.]/g, '-'));
+        if (send.newRun) reporter.note(`--new-run: ${formatCount(acceptedIn(previous))} recipients already received the message in run ${m.run_id}; a new run sends to all again (old journal kept as ${displayPath(io.cwd, kept)})`);
         previous = undefined;
+        await journal.close();
+        journal = await run.journal();
       }
     }
-    const runId = previous?.manifest.run_id ?? (send.newRun ? `${baseRunId}-${deps.now().toString(36)}` : baseRunId);
+    const minted = previous?.manifest.minted ?? chosen.minted;
+    const runId = previous?.manifest.run_id ?? chosen.runId;
 
     // The campaign: held for the whole run, recipients other runs hold skipped, the rest claimed
     // before the first batch goes out.
@@ -210,16 +240,22 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
           duplicates: checked.duplicates,
           batches: { planned: plannedBatches, accepted: 0, rejected: 0, notSent: plannedBatches, inDoubt: 0 },
           recipients: { accepted: 0, rejected: 0, notSent: toSend, inDoubt: 0 },
-          invalidFile: checked.invalidFile,
+          invalidFile: undefined,
           sms: checked.sms,
           alreadySent,
           declined: true,
         };
       }
     }
-    if (previous === undefined) await createJournal(options.journal, manifestFor(runId));
+    if (previous === undefined) await run.createJournal(manifestFor(runId, minted));
+    if (checked.invalidFile !== undefined && invalidScratch !== undefined) {
+      await rename(invalidScratch, run.filePath('invalid.csv')).catch((error: unknown) => asStorageError(error, run.filePath('invalid.csv')));
+      invalidFile = displayPath(io.cwd, run.filePath('invalid.csv'));
+    }
+    if (chosen.summaryId !== undefined) {
+      await deps.state.updateRun(chosen.summaryId, { state: 'running', updated: new Date(deps.now()).toISOString(), campaign: send.campaign?.name ?? null, input_path: manifestFor(runId, minted).input });
+    }
     await campaign?.claim(runId);
-    const journal = await JournalWriter.open(options.journal);
     if (campaign !== undefined && alreadySent > 0 && (previous?.alreadySent.length ?? 0) === 0) {
       // Which rows were skipped, and for which run, so `report` can say so row by row.
       for (const record of await skippedRows(spool, campaign)) await journal.append(record);
@@ -268,6 +304,9 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       progress.recipientsDone += result.recipients;
       reporter.batch({ index: result.index, state: result.state, rows: result.rows, recipients: result.recipients, batchId: result.batchId, status: result.status, attempts: result.attempts, message: result.message });
       if (result.state === 'rejected') reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) rejected: ${result.status} ${result.message ?? ''}`);
+      if (result.state === 'not_sent' && result.message !== undefined && !['not started', 'interrupted', 'not sent'].includes(result.message)) {
+        reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) not sent: ${result.message}`);
+      }
       if (result.state === 'in_doubt') reporter.note(`batch ${result.index} (rows ${result.rows[0]}–${result.rows[1]}) is in doubt: ${result.message ?? ''}`);
       if (result.state === 'accepted' && result.message !== undefined) {
         if (result.message.startsWith('WARNING')) reporter.warning(`batch ${result.index}: ${result.message}`);
@@ -277,6 +316,9 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
 
     /** Why the run stopped early: authentication (exit 4) or a wrong endpoint (exit 2). */
     let stopFailure: ExitError | undefined;
+    /** A disk error or a 404 before anything was accepted stopped the run: exit 2 once the journal is closed. */
+    let fatal: unknown;
+    const sentTwice: Array<{ index: number; rows: [number, number]; batchIds: string[] }> = [];
     if (plannedBatches > 0) {
       reporter.startProgress('Sending', () => ({ rows: checked.rows, sending: progress }));
       try {
@@ -299,6 +341,11 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
             abort: deps.abort,
             onResult,
             onRetry: () => progress.retries++,
+            onSentTwice: (twice) => {
+              sentTwice.push(twice);
+              reporter.sentTwice(twice);
+            },
+            now: deps.now,
           },
           {
             concurrency: send.concurrency,
@@ -308,9 +355,13 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
             lookupSettleMs: send.lookupSettleMs,
             canLookUp: send.api.api === 'v1',
             resendInDoubt: send.resendInDoubt,
+            lookUpFirst: !minted || (previous?.damaged ?? 0) > 0,
+            lookupAttempts: 4,
+            verifyDeadlineMs: Math.max(4 * send.lookupSettleMs, 60_000),
           },
         );
         stopFailure = run.stopFailure;
+        fatal = run.storageFailure ?? run.endpointFailure;
       } catch (error) {
         if (error instanceof TokenUnavailable) {
           for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: error.message });
@@ -326,19 +377,35 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       }
     }
     await Promise.all(settling);
-    if (counts.notSent === 0 && counts.inDoubt === 0 && !deps.stop.aborted) await journal.append({ t: 'finished', at: new Date(deps.now()).toISOString() });
-    await journal.close();
+    if (fatal !== undefined) throw fatal;
+    const finished = counts.notSent === 0 && counts.inDoubt === 0 && !deps.stop.aborted;
+    if (finished && previous?.finished !== true) await journal.append({ t: 'finished', at: new Date(deps.now()).toISOString() });
+    if (chosen.summaryId !== undefined) {
+      await deps.state.updateRun(chosen.summaryId, {
+        state: finished ? 'finished' : 'unfinished',
+        updated: new Date(deps.now()).toISOString(),
+        batches: plannedBatches,
+        recipients: checked.valid,
+        accepted: recipients.accepted,
+        rejected: recipients.rejected,
+        not_sent: recipients.notSent,
+        in_doubt: recipients.inDoubt,
+      });
+    }
 
     const exitCode = stopFailure
       ? stopFailure.exitCode
       : deps.stop.aborted
         ? ExitCode.interrupted
-        : counts.inDoubt > 0
+        : counts.inDoubt > 0 || sentTwice.length > 0
           ? ExitCode.inDoubt
           : counts.rejected > 0 || counts.notSent > 0
             ? ExitCode.rejected
             : ExitCode.ok;
     if (stopFailure) reporter.note(`batchsend: ${stopFailure.message}${stopFailure.hint ? `\n  ${stopFailure.hint}` : ''}`);
+    for (const twice of sentTwice) {
+      reporter.warning(`sent twice: rows ${twice.rows[0]}–${twice.rows[1]} (batch ${twice.index}) — the API holds ${twice.batchIds.length} batches under one tag (${twice.batchIds.join(', ')})`);
+    }
     return {
       exitCode,
       rows: checked.rows,
@@ -347,16 +414,20 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       duplicates: checked.duplicates,
       batches: { planned: plannedBatches, ...counts },
       recipients,
-      invalidFile: checked.invalidFile,
+      invalidFile,
       sms: checked.sms,
       alreadySent,
+      runId,
+      journal: run.journalName,
     };
   } finally {
+    await journal?.close();
     await campaign?.end(campaignRunId, Math.max(0, ...(journalBefore?.batches.keys() ?? []))).catch(() => undefined);
     await spool.close().catch(() => undefined);
     await rm(spool.path, { force: true });
+    if (invalidScratch !== undefined) await rm(invalidScratch, { force: true });
     await agent.close().catch(() => undefined);
-    release();
+    await release?.release();
   }
 }
 
@@ -387,4 +458,98 @@ async function skippedRows(spool: EntrySpool, campaign: CampaignSend): Promise<A
     else runs.push([entry.line, entry.line]);
   }
   return [...byRun].map(([run, lines]) => ({ t: 'already_sent', run, lines }));
+}
+
+function inputName(recipients: string): string {
+  return recipients === '-' ? 'stdin' : basename(recipients);
+}
+
+/** Recipients the journal records as accepted. */
+function acceptedIn(journal: JournalState): number {
+  let count = 0;
+  for (const [batch, record] of journal.batches) if (record.t === 'accepted') count += journal.shapes.get(batch)?.recipients ?? 0;
+  return count;
+}
+
+interface SendRunChoice {
+  readonly run: RunHandle;
+  readonly runId: string;
+  /** The run id is new, minted by --new-run: none of its batches can exist at the API yet. */
+  readonly minted: boolean;
+  /** The run's summary in the state to keep up to date (not for a --journal file). */
+  readonly summaryId: string | undefined;
+  readonly journalFile: boolean;
+}
+
+/**
+ * Which run this send is: the --journal file; else the newest run of this identity in the state
+ * (resumed); else a new run — refused when an earlier run on the same input and template names
+ * accepted recipients (the input or options changed: it would send again), unless --new-run.
+ */
+async function chooseSendRun(options: CheckOptions, template: Template, identity: string, send: SendRunOptions, deps: SendRunDeps, valid: number): Promise<SendRunChoice> {
+  const { state, reporter, io } = deps;
+  // A campaign re-forms the batches from the recipients not yet sent: a new run of it must not
+  // reuse the tags of an earlier run of the same input (the ledger, not the tags, is its record).
+  const mint = send.newRun || send.campaign !== undefined;
+  const minted = (): string => `${identity}-${deps.now().toString(36)}`;
+  if (options.journal !== undefined) {
+    return { run: await state.runAtJournal(options.journal), runId: mint ? minted() : identity, minted: mint, summaryId: undefined, journalFile: true };
+  }
+  const existing = await state.findRun(identity);
+  if (existing !== undefined && !send.newRun) {
+    return { run: await state.openRun(existing.id), runId: existing.id, minted: existing.minted, summaryId: existing.id, journalFile: false };
+  }
+  const name = inputName(options.recipients);
+  const templateName = basename(options.template);
+  const runs = await state.listRuns();
+  const earlier = runs.filter((run) => run.accepted > 0 && (run.identity === identity || (run.input_name === name && run.template_name === templateName)));
+  if (!send.newRun && send.campaign === undefined) {
+    const changed = earlier[0];
+    if (changed !== undefined) {
+      throw new UsageError(
+        `an earlier run on ${name} with ${templateName} (run ${changed.id}, started ${changed.created}) accepted ${formatCount(changed.accepted)} recipients; this input, template or a batch-shaping option differs from it, so this would be another run`,
+        'to send only to the recipients not yet sent, use a campaign (with --campaign NAME); to send to everyone as a new run, pass --new-run',
+      );
+    }
+    for (const path of await legacyJournals(io.cwd)) {
+      const old = await readJournal(path, await (await state.runAtJournal(path)).journal()).catch(() => undefined);
+      if (old !== undefined && old.manifest.template_sha256 === sha256(template.text) && acceptedIn(old) > 0 && (old.manifest.input === null ? name === 'stdin' : basename(old.manifest.input) === name)) {
+        throw new UsageError(
+          `a run of the old layout in ${displayPath(io.cwd, path)} sent this template to ${name} (run ${old.manifest.run_id}, started ${old.manifest.created}, ${formatCount(acceptedIn(old))} recipients accepted${old.finished ? '' : ', unfinished'})`,
+          `to resume or check it, pass --journal ${displayPath(io.cwd, path)}; to send to everyone as a new run, pass --new-run`,
+        );
+      }
+    }
+  } else if (send.newRun && earlier.length > 0) {
+    const reached = earlier.reduce((sum, run) => sum + run.accepted, 0);
+    reporter.note(`--new-run: ${formatCount(reached)} recipients already received a message from ${earlier.length === 1 ? `run ${earlier[0]!.id}` : `${earlier.length} earlier runs`} on ${name}; this new run sends to all ${formatCount(valid)} again`);
+  }
+  const runId = mint ? minted() : identity;
+  const now = new Date(deps.now()).toISOString();
+  const summary: RunSummary = {
+    id: runId,
+    identity,
+    campaign: null,
+    input_name: name,
+    input_path: options.recipients === '-' ? null : resolve(io.cwd, options.recipients),
+    template_name: templateName,
+    created: now,
+    updated: now,
+    minted: mint,
+    state: 'running',
+    batches: 0,
+    recipients: valid,
+    accepted: 0,
+    rejected: 0,
+    not_sent: 0,
+    in_doubt: 0,
+  };
+  try {
+    return { run: await state.createRun(summary), runId, minted: mint, summaryId: runId, journalFile: false };
+  } catch (error) {
+    if (!(error instanceof RunExists)) throw error;
+    // Another process created this run a moment ago: it is the same run (its lock decides who sends).
+    const raced = await state.getRun(runId);
+    return { run: await state.openRun(raced.id), runId: raced.id, minted: raced.minted, summaryId: raced.id, journalFile: false };
+  }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { BatchBodyBuilder, batchCount, batchShape, entryJson, runIdFor } from '../batch/batch-body.js';
+import { BatchBodyBuilder, batchCount, batchShape, entryJson } from '../batch/batch-body.js';
 import { checkOutDir, clearOutDir, EntrySpool, writeBatchFiles } from '../batch/batch-files.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { resolveApiSettings, type RawApiSettings } from '../sinch/settings.js';
@@ -10,9 +10,13 @@ import { confirmationQuestion, describePlan, isYes, type SendPlan } from '../sen
 import { createReporter } from '../report/reporter.js';
 import { displayPath, type Io } from '../report/terminal.js';
 import { loadTemplate } from '../template/template.js';
-import { checkOptions, type RawCheckOptions } from './check-options.js';
+import { checkOptions, runShapeOf, type RawCheckOptions } from './check-options.js';
 import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
-import { openCampaignStore, stateLocation } from '../campaign/open-campaigns.js';
+import { openCampaignStore } from '../campaign/open-campaigns.js';
+import { stateLocation } from '../state/open-state.js';
+import { stateFor } from './run-selection.js';
+import { unsentInvalidFile } from '../send/journal-path.js';
+import { runIdentity } from '../state/run-identity.js';
 
 /**
  * `batchsend send`. With --dry-run: validate, then build the exact request bodies (and with
@@ -54,7 +58,11 @@ async function sendOrBuild(
     if (line !== undefined && !Number.isInteger(line)) throw new UsageError(`--test-row '${raw.testRow}' must be a line number (the header is line 1)`);
     return testSend(options, template, appId, send, { to: raw.testTo, row: line }, { io, reporter, stop: context.stop(), now: Date.now, random: Math.random });
   }
+  const state = await stateFor(options.state, io);
   if (send !== undefined) {
+    if (send.api.api === 'v1beta') {
+      reporter.warning('--api v1beta has no lookup by metadata: a run sent from elsewhere (another machine, a lost state) cannot be detected, and a batch whose answer is lost stays in doubt');
+    }
     const { runSend } = await import('./send-run.js');
     const result = await runSend(options, template, appId, send, {
       io,
@@ -67,6 +75,7 @@ async function sendOrBuild(
       isAlive: context.isAlive,
       // A question only when someone can answer it: stdin and stderr are terminals, and no --yes.
       confirm: raw.yes !== true && io.stdinIsTTY === true && io.stderrIsTTY ? (plan) => askToSend(plan, io) : undefined,
+      state,
     });
     const accounted = result.recipients.accepted + result.recipients.rejected + result.recipients.notSent + result.recipients.inDoubt + result.invalid + result.duplicates + result.alreadySent;
     reporter.summary({
@@ -85,14 +94,15 @@ async function sendOrBuild(
     });
     if (result.exitCode === ExitCode.validation) failOnInvalid(result, options);
     if (accounted !== result.rows) {
-      throw new ExitError(ExitCode.internal, `rows do not reconcile: ${result.rows} read but ${accounted} accounted for — this is a bug; see the journal ${options.journal}`);
+      throw new ExitError(ExitCode.internal, `rows do not reconcile: ${result.rows} read but ${accounted} accounted for — this is a bug; see the journal ${result.journal ?? ''}`);
     }
+    const which = options.journal !== undefined ? `--journal ${displayPath(io.cwd, options.journal)}` : `--run ${result.runId ?? ''}`;
     if (result.declined === true) {
       reporter.note('Nothing was sent (the answer was not yes). Run the same command again to be asked again, or add --yes.');
     } else if (result.exitCode === ExitCode.interrupted) {
-      reporter.note(`Interrupted. Resume by running the same command again (journal: ${displayPath(io.cwd, options.journal)}).`);
+      reporter.note(`Interrupted. Resume by running the same command again (run ${result.runId ?? '-'}, journal: ${displayPath(io.cwd, result.journal ?? '-')}).`);
     } else if (result.exitCode === ExitCode.inDoubt) {
-      reporter.note(`Some batches are in doubt. See: batchsend status --journal ${displayPath(io.cwd, options.journal)} --remote; then run the same command again (add --resend-in-doubt to resend them).`);
+      reporter.note(`Some batches are in doubt or were sent twice. See: batchsend status ${which} --remote; then run the same command again (add --resend-in-doubt to resend those in doubt).`);
     } else if (result.exitCode === ExitCode.rejected && result.batches.notSent > 0) {
       reporter.note('Some batches were not sent. Run the same command again to send them.');
     }
@@ -113,6 +123,7 @@ async function sendOrBuild(
       reporter,
       spool === undefined ? () => undefined : (line, entry) => spool.add(line, entryJson(line, entry, options.tracking)),
       true,
+      await unsentInvalidFile(options.journal, state.where),
     );
     await spool?.close();
     const batches = batchCount(result.valid, options.batchSize);
@@ -120,7 +131,9 @@ async function sendOrBuild(
     let outDir: string | undefined;
     if (spool !== undefined && options.out !== undefined && (result.invalid === 0 || options.skipInvalid)) {
       await clearOutDir(options.out);
-      const builder = new BatchBodyBuilder(template, shape, runIdFor(result.inputSha256!, template, shape));
+      // The same tags a real send of this run would use (with the project id, when it is known).
+      const runShape = runShapeOf(options, result.delimiter, appId, { api: raw.api === 'v1beta' ? 'v1beta' : 'v1', projectId: raw.projectId ?? '' });
+      const builder = new BatchBodyBuilder(template, shape, runIdentity(result.inputSha256!, template.text, runShape));
       await writeBatchFiles(options.out, spool.entries(result.withdrawn), builder, options.batchSize, (index, rows, count) =>
         reporter.batch({ index, state: 'built', rows, recipients: count }),
       );
@@ -144,6 +157,8 @@ export interface RawSendOptions extends RawApiSettings {
   readonly maxWait?: string;
   readonly resendInDoubt?: boolean;
   readonly newRun?: boolean;
+  readonly forceUnlock?: boolean;
+  readonly lookupSettle?: string;
   readonly force?: boolean;
   readonly testTo?: string;
   readonly testRow?: string;
@@ -195,7 +210,7 @@ async function sendOptions(raw: RawSendOptions, io: Io, toolVersion: string, con
   const secret = raw.keySecretFile === undefined ? undefined : await readSecretFile('--key-secret-file', resolve(io.cwd, raw.keySecretFile));
   const api = resolveApiSettings(raw, io.env, secret);
   // A test send touches no campaign: its ledger is not even opened.
-  const campaign = raw.campaign === undefined || raw.campaign === '' || raw.testTo !== undefined ? undefined : { name: raw.campaign, store: await openCampaignStore(stateLocation(raw.state, io), io, context) };
+  const campaign = raw.campaign === undefined || raw.campaign === '' || raw.testTo !== undefined ? undefined : { name: raw.campaign, store: await openCampaignStore(stateLocation(raw.state, io.env, io.cwd), io, context) };
   return {
     campaign,
     api,
@@ -206,8 +221,9 @@ async function sendOptions(raw: RawSendOptions, io: Io, toolVersion: string, con
     maxWaitMs: whole('--max-wait', raw.maxWait, 120, 0, 86_400) * 1000,
     resendInDoubt: raw.resendInDoubt === true,
     newRun: raw.newRun === true,
+    forceUnlock: raw.forceUnlock === true,
     backoffBaseMs: whole('BATCHSEND_BACKOFF_BASE_MS', io.env.BATCHSEND_BACKOFF_BASE_MS, 1000, 0, 60_000),
-    lookupSettleMs: whole('BATCHSEND_LOOKUP_SETTLE_MS', io.env.BATCHSEND_LOOKUP_SETTLE_MS, 2000, 0, 600_000),
+    lookupSettleMs: whole('--lookup-settle', raw.lookupSettle, 30, 0, 3600) * 1000,
     toolVersion,
     githubMask: io.env.GITHUB_ACTIONS === 'true',
   };

@@ -1,6 +1,5 @@
-import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { ExitCode, UsageError } from '../exit-codes.js';
+import { resolve } from 'node:path';
+import { ExitCode } from '../exit-codes.js';
 import { tokenMask } from '../report/github-actions.js';
 import type { Io } from '../report/terminal.js';
 import { displayPath, formatCount } from '../report/terminal.js';
@@ -8,34 +7,14 @@ import { BatchClient } from '../sinch/batch-client.js';
 import { createHttpAgent, proxySettings } from '../sinch/http-agent.js';
 import { resolveApiSettings, type ApiSettings, type RawApiSettings } from '../sinch/settings.js';
 import { TokenProvider } from '../sinch/token.js';
-import { readJournal, type JournalState } from '../send/journal.js';
 import { sleep } from '../send/sleep.js';
 import { TRACKING_BATCH_KEY } from '../template/template.js';
 import { readSecretFile } from './emulator.js';
+import { chooseRun, type RawRunChoice } from './run-selection.js';
 
-export interface RawJournalOptions extends RawApiSettings {
-  readonly journal?: string;
+export interface RawJournalOptions extends RawApiSettings, RawRunChoice {
   readonly remote?: boolean;
   readonly json?: boolean;
-}
-
-/** The journal named by --journal, or the only one in .batchsend/. */
-export async function findJournal(raw: RawJournalOptions, cwd: string): Promise<{ path: string; state: JournalState }> {
-  let path = raw.journal === undefined ? undefined : resolve(cwd, raw.journal);
-  if (path === undefined) {
-    const dir = join(cwd, '.batchsend');
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.journal.jsonl'));
-    if (names.length !== 1) {
-      throw new UsageError(
-        names.length === 0 ? 'no journal in .batchsend/: pass --journal FILE' : `${names.length} journals in .batchsend/: pass --journal FILE`,
-        names.map((name) => `  .batchsend/${name}`).join('\n') || undefined,
-      );
-    }
-    path = join(dir, names[0]!);
-  }
-  const state = await readJournal(path);
-  if (state === undefined) throw new UsageError(`journal ${path}: no such file`);
-  return { path, state };
 }
 
 async function apiFor(raw: RawJournalOptions, io: Io): Promise<ApiSettings> {
@@ -67,7 +46,8 @@ export async function withApi<T>(raw: RawJournalOptions, io: Io, use: (client: B
 
 /** `batchsend status`: the state of a run from its journal; --remote asks the API too. */
 export async function statusCommand(raw: RawJournalOptions, io: Io): Promise<number> {
-  const { path, state } = await findJournal(raw, io.cwd);
+  const { run, journal: state } = await chooseRun(raw, io);
+  const path = run.journalName;
   const m = state.manifest;
   // The states' words are the journal's, the batch events' and the summary's: accepted, rejected, not_sent, in_doubt.
   const counts = { accepted: 0, rejected: 0, not_sent: 0, in_doubt: 0 };
@@ -92,6 +72,9 @@ export async function statusCommand(raw: RawJournalOptions, io: Io): Promise<num
       counts.in_doubt++;
       open.push({ batch: index, state: 'in_doubt', rows, reason: record.t === 'in_doubt' ? record.reason : 'stopped while sending' });
     }
+  }
+  for (const [batch, ids] of state.duplicates) {
+    open.push({ batch, state: 'sent twice', rows: state.shapes.get(batch)?.rows, reason: `the API holds ${ids.length} batches under its tag: ${ids.join(', ')}` });
   }
   let remote: Array<{ batch: number; batch_id: string | null; status: string }> | undefined;
   if (raw.remote) {
@@ -128,12 +111,13 @@ export async function statusCommand(raw: RawJournalOptions, io: Io): Promise<num
     ];
     io.stdout.write(`${lines.join('\n')}\n`);
   }
-  return counts.in_doubt > 0 ? ExitCode.inDoubt : counts.rejected + counts.not_sent > 0 ? ExitCode.rejected : ExitCode.ok;
+  return counts.in_doubt > 0 || state.duplicates.size > 0 ? ExitCode.inDoubt : counts.rejected + counts.not_sent > 0 ? ExitCode.rejected : ExitCode.ok;
 }
 
 /** `batchsend cancel`: cancel the run's batches still scheduled (send_after in the future). */
 export async function cancelCommand(raw: RawJournalOptions, io: Io): Promise<number> {
-  const { path, state } = await findJournal(raw, io.cwd);
+  const { run, journal: state } = await chooseRun(raw, io);
+  const path = run.journalName;
   const now = Date.now();
   const scheduled: Array<{ batch: number; id: string }> = [];
   for (const [batch, record] of state.batches) {
@@ -145,8 +129,7 @@ export async function cancelCommand(raw: RawJournalOptions, io: Io): Promise<num
     io.stdout.write(`Nothing to cancel: no batch of journal ${displayPath(io.cwd, path)} is scheduled for later.\n`);
     return ExitCode.ok;
   }
-  const { JournalWriter } = await import('../send/journal.js');
-  const journal = await JournalWriter.open(path);
+  const journal = await run.journal();
   const results = await withApi(raw, io, async (client, token) => {
     const signal = new AbortController().signal;
     for (const { batch, id } of scheduled) {

@@ -76,7 +76,7 @@ export async function testSend(options: CheckOptions, template: Template, appId:
   // nothing is written: invalid rows are only reported.
   const checked = await checkRows({ ...options, skipInvalid: false }, template, io, reporter, (line, entry) => {
     if (found === undefined && (test.row === undefined || test.row === line)) found = { line, entry };
-  }, false);
+  }, false, undefined);
   const file = options.recipients === '-' ? 'stdin' : options.recipients;
   if (found === undefined) {
     if (test.row === undefined) throw new ExitError(ExitCode.validation, `${file}: no valid row to send a test of`, 'fix the rows above');

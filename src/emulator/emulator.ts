@@ -28,7 +28,7 @@ export interface EmulatorOptions {
   readonly drainRate?: number;
   /** Fast mode for tests and benchmarks: the queue drains at once. */
   readonly fast?: boolean;
-  /** Delay before a new batch is visible to lookups by metadata (default 0). */
+  /** Delay before a new batch is visible to lookups by metadata (default 1 s: the real index lags too). */
   readonly lookupDelayMs?: number;
   /**
    * The app's processing mode (default `dispatch`, the default of apps created since 2025-04-16):
@@ -146,7 +146,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     {
       capacity: options.queueCapacity ?? 500_000,
       drainRate: options.fast ? Infinity : (options.drainRate ?? 20),
-      lookupDelayMs: options.lookupDelayMs ?? 0,
+      lookupDelayMs: options.lookupDelayMs ?? 1000,
       cancelDelayMs: options.cancelDelayMs ?? 500,
     },
     now,
@@ -304,6 +304,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         if (fault.kind === 'reset-after') process();
         record(req, 'reset');
         req.socket.resetAndDestroy();
+        return true;
+      case 'empty':
+      case 'accept-then-empty':
+        if (fault.kind === 'accept-then-empty') process();
+        answer(req, res, 200, {});
         return true;
       case 'hang':
       case 'accept-then-hang':

@@ -11,6 +11,8 @@ export const FAULT_KINDS = [
   'hang', // never answer, nothing processed
   'accept-then-hang', // accept the batch, then never answer
   'slow', // wait delay-ms, then answer normally
+  'accept-then-empty', // accept the batch, then answer 200 with no batch_id
+  'empty', // answer 200 with no batch_id, nothing processed
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 

@@ -90,6 +90,7 @@ export class GitHubActionsReporter implements Reporter {
   warning(): void {}
   validated(): void {}
   batch(): void {}
+  sentTwice(): void {}
   testSent(): void {}
   preview(): void {}
   note(): void {}

@@ -69,6 +69,12 @@ export interface Progress {
 }
 
 /** What a command tells the user; one implementation per output mode. */
+export interface SentTwice {
+  readonly index: number;
+  readonly rows: [number, number];
+  readonly batchIds: readonly string[];
+}
+
 export interface Reporter {
   /** Start showing progress of a long step; `progress()` is polled for the figures. */
   startProgress(label: string, progress: () => Progress): void;
@@ -82,6 +88,8 @@ export interface Reporter {
   /** One rendered message of --preview (number `index` of `of`). */
   preview(file: string, message: PreviewMessage, index: number, of: number): void;
   batch(event: BatchEvent): void;
+  /** A batch found sent twice: the API holds more than one batch under its tag. */
+  sentTwice(event: SentTwice): void;
   summary(summary: Summary): void;
   note(message: string): void;
   /** Flush anything held back (counts of problems not shown). */
@@ -205,6 +213,10 @@ class HumanReporter implements Reporter {
     this.print(message);
   }
 
+  sentTwice(t: SentTwice): void {
+    this.print(this.paint.red(`batch ${t.index} (rows ${t.rows[0]}–${t.rows[1]}) was SENT TWICE: the API holds ${t.batchIds.length} batches under its tag (${t.batchIds.join(', ')})`));
+  }
+
   close(): void {
     const more = this.jsonHasAll ? 'all of them are in the --json output' : 'run with --json to see all of them';
     if (this.hiddenProblems > 0) this.print(this.paint.red(`… and ${formatCount(this.hiddenProblems)} more invalid rows (${more})`));
@@ -299,6 +311,10 @@ class JsonReporter implements Reporter {
   duplicate(file: string, line: number, firstLine: number): void {
     this.emit({ event: 'duplicate', file, line, first_line: firstLine });
   }
+  sentTwice(t: SentTwice): void {
+    // The same event as a duplicate row, told apart by `sent_twice`: a batch the API holds twice.
+    this.emit({ event: 'duplicate', sent_twice: true, index: t.index, rows: t.rows, batch_ids: t.batchIds });
+  }
   warning(message: string): void {
     this.emit({ event: 'warning', message });
   }
@@ -391,6 +407,9 @@ class Fanout implements Reporter {
   }
   batch(b: BatchEvent): void {
     for (const r of this.all) r.batch(b);
+  }
+  sentTwice(t: SentTwice): void {
+    for (const r of this.all) r.sentTwice(t);
   }
   summary(s: Summary): void {
     for (const r of this.all) r.summary(s);

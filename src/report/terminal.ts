@@ -13,6 +13,8 @@ export interface Io {
   readonly stderrColumns: number;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
+  /** This process's id: a run's lock names its owner by it. */
+  readonly pid: number;
 }
 
 /**

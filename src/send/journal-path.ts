@@ -1,19 +1,13 @@
-import { createHash } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
+import { privateDir } from '../state/safe-files.js';
 
 /**
- * The default journal: `.batchsend/<file-name>-<hash>.journal.jsonl` in the working directory,
- * the hash taken from the absolute paths of the recipient file and the template, so the same
- * command run again finds the same journal.
+ * Where `--skip-invalid` writes the invalid rows when no run is made (validate, a dry run):
+ * beside an explicit `--journal`, else `dry-run/invalid.csv` in the state (its directory made
+ * private first). A real send puts them in its run.
  */
-export function defaultJournalPath(cwd: string, recipients: string, template: string): string {
-  const input = recipients === '-' ? '-' : resolve(cwd, recipients);
-  const hash = createHash('sha256').update(`${input}\u0000${resolve(cwd, template)}`).digest('hex').slice(0, 8);
-  const name = recipients === '-' ? 'stdin' : basename(recipients);
-  return join(cwd, '.batchsend', `${name}-${hash}.journal.jsonl`);
-}
-
-/** Where `--skip-invalid` writes the invalid rows: `invalid.csv` beside the journal. */
-export function invalidRowsPath(journal: string): string {
-  return join(dirname(journal), 'invalid.csv');
+export async function unsentInvalidFile(journal: string | undefined, state: string): Promise<string> {
+  const path = journal !== undefined ? join(dirname(journal), 'invalid.csv') : join(state, 'dry-run', 'invalid.csv');
+  await privateDir(dirname(path), journal !== undefined);
+  return path;
 }

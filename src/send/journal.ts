@@ -1,21 +1,33 @@
-import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { UsageError } from '../exit-codes.js';
+import type { RunShape } from '../state/run-identity.js';
+import type { RecordLog } from '../state/state.js';
 
 /**
- * The run journal (reliability.md §4): an append-only JSONL file whose first line is the
- * manifest. Every state change of a batch is appended and fsynced before the act it announces.
- * No secrets and no message bodies: hashes, row ranges, ids and statuses.
+ * The run journal (reliability.md §4): an append-only log whose first record is the manifest.
+ * Every state change of a batch is appended and made durable before the act it announces.
+ * No secrets and no message bodies: hashes, row ranges, ids and statuses. It lives in the state
+ * (a RecordLog); this module gives its records their meaning, the same for every backend.
  */
+
+/** The journal format this version writes. Version 1 (the `.batchsend/` layout) is still read. */
+export const JOURNAL_VERSION = 2;
+const READABLE_VERSIONS = new Set([1, 2]);
 
 export interface Manifest {
   readonly t: 'manifest';
-  readonly version: 1;
+  readonly version: number;
   readonly run_id: string;
+  /** The run identity (src/state/run-identity.ts); absent in version 1. */
+  readonly identity?: string;
+  /** The run id was minted by --new-run in this journal: no batch of it can exist elsewhere. */
+  readonly minted?: boolean;
+  readonly shape?: RunShape;
+  readonly campaign?: string | null;
   readonly input_sha256: string;
   /** Where the input was, to read the rows again for a report; null for stdin. */
   readonly input: string | null;
+  readonly input_name?: string;
+  readonly template_name?: string;
   readonly format: string;
   readonly delimiter: string;
   /** How the input was decoded (--encoding); absent: utf-8. */
@@ -49,11 +61,14 @@ export type BatchRecord =
       recipients: number;
       /** The input lines of the batch's recipients, in order, as [first, last] runs. */
       lines: Array<[number, number]>;
+      /** Sent again after a proof of absence: looked up again before the run ends. */
+      after_absence?: boolean;
     }
-  | { t: 'accepted'; batch: number; batch_id: string | null; send_after?: string; via?: 'answer' | 'lookup' }
+  | { t: 'accepted'; batch: number; batch_id: string | null; send_after?: string; via?: 'answer' | 'lookup' | 'api'; verified?: boolean }
   | { t: 'rejected'; batch: number; status: number; message: string }
   | { t: 'not_sent'; batch: number; reason: string }
   | { t: 'in_doubt'; batch: number; reason: string }
+  | { t: 'duplicate'; batch: number; batch_ids: string[] }
   | { t: 'cancel_requested'; batch: number };
 
 /** --campaign: the valid rows not sent because `run` (another run of the campaign) holds their recipient. */
@@ -65,172 +80,114 @@ export interface AlreadySentRecord {
 
 export type JournalRecord = Manifest | BatchRecord | AlreadySentRecord | { t: 'finished'; at: string };
 
+const BATCH_TYPES = new Set(['sending', 'accepted', 'rejected', 'not_sent', 'in_doubt', 'duplicate', 'cancel_requested']);
+
+export interface BatchShapeRecord {
+  rows: [number, number];
+  recipients: number;
+  sha256: string;
+  lines: Array<[number, number]>;
+}
+
 export interface JournalState {
   readonly manifest: Manifest;
-  /** The last record of each batch that has any. */
+  /** The last record of each batch that has any (a duplicate record does not replace its outcome). */
   readonly batches: Map<number, BatchRecord>;
   /** Row range, size and lines of each batch seen in a `sending` record. */
-  readonly shapes: Map<number, { rows: [number, number]; recipients: number; sha256: string; lines: Array<[number, number]> }>;
+  readonly shapes: Map<number, BatchShapeRecord>;
   /** Accepted batch ids, kept even after a later cancel request. */
   readonly batchIds: Map<number, string>;
+  /** Batches found sent twice: the ids of every batch the API holds under their tag. */
+  readonly duplicates: Map<number, string[]>;
+  /** Batches resent after a proof of absence and not yet seen by a lookup. */
+  readonly unverified: Set<number>;
+  /** Lines that could not be read (not the torn last one): their batches are looked up, never sent blind. */
+  readonly damaged: number;
   readonly finished: boolean;
   /** --campaign: rows skipped because other runs of the campaign hold their recipients. */
   readonly alreadySent: ReadonlyArray<{ run: string; lines: Array<[number, number]> }>;
 }
 
-/** Read a journal. A torn last line (a crash mid-append) is dropped; a bad line elsewhere is corruption. */
-export function parseJournal(path: string, text: string): JournalState {
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  const records: JournalRecord[] = [];
-  lines.forEach((line, index) => {
-    try {
-      records.push(JSON.parse(line) as JournalRecord);
-    } catch {
-      if (index === lines.length - 1) return; // torn last line
-      throw new UsageError(`journal ${path}:${index + 1}: corrupt line`, 'the journal is damaged: inspect it, or pass --new-run to start a new run');
-    }
-  });
-  const manifest = records[0];
-  if (manifest?.t !== 'manifest') throw new UsageError(`journal ${path}: no manifest on line 1`, 'pass --new-run to start a new run');
+/**
+ * Read a journal's lines. Another format version, or a record type this version does not know,
+ * is refused (exit 2): counting unknown records as "not done" would send again. A damaged line is
+ * counted; the caller looks up every batch without an outcome, so nothing is resent blind.
+ */
+export function parseJournal(where: string, lines: readonly string[]): JournalState {
+  const first = lines[0];
+  let manifest: Manifest | undefined;
+  try {
+    manifest = first === undefined ? undefined : (JSON.parse(first) as Manifest);
+  } catch {
+    manifest = undefined;
+  }
+  if (manifest?.t !== 'manifest') throw new UsageError(`journal ${where}: no manifest on its first line: it is not a batchsend journal, or it is damaged`, 'nothing was sent; pass another --journal, or move it away');
+  if (!READABLE_VERSIONS.has(manifest.version)) {
+    throw new UsageError(
+      `journal ${where} was written by another version of batchsend (journal format ${String(manifest.version)}; this one reads ${[...READABLE_VERSIONS].join(' and ')})`,
+      'nothing was sent; use the batchsend version that wrote it to finish that run',
+    );
+  }
   const batches = new Map<number, BatchRecord>();
-  const shapes = new Map<number, { rows: [number, number]; recipients: number; sha256: string; lines: Array<[number, number]> }>();
+  const shapes = new Map<number, BatchShapeRecord>();
   const batchIds = new Map<number, string>();
+  const duplicates = new Map<number, string[]>();
+  const unverified = new Set<number>();
   let finished = false;
+  let damaged = 0;
   const alreadySent: Array<{ run: string; lines: Array<[number, number]> }> = [];
-  for (const record of records.slice(1)) {
+  lines.slice(1).forEach((line, offset) => {
+    let record: JournalRecord;
+    try {
+      record = JSON.parse(line) as JournalRecord;
+    } catch {
+      damaged++;
+      return;
+    }
+    if (record === null || typeof record !== 'object' || typeof record.t !== 'string') {
+      damaged++;
+      return;
+    }
     if (record.t === 'finished') {
       finished = true;
-      continue;
+      return;
     }
-    if (record.t === 'manifest') continue;
     if (record.t === 'already_sent') {
       alreadySent.push({ run: record.run, lines: record.lines });
-      continue;
+      return;
     }
-    if (record.t === 'sending') shapes.set(record.batch, { rows: record.rows, recipients: record.recipients, sha256: record.sha256, lines: record.lines ?? [record.rows] });
-    if (record.t === 'accepted' && record.batch_id !== null) batchIds.set(record.batch, record.batch_id);
-    if (record.t === 'cancel_requested') continue;
-    batches.set(record.batch, record);
-  }
-  return { manifest, batches, shapes, batchIds, finished, alreadySent };
-}
-
-export async function readJournal(path: string): Promise<JournalState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new UsageError(`journal ${path}: cannot be read (${(error as NodeJS.ErrnoException).code})`, undefined, { cause: error });
-  }
-  return parseJournal(path, text);
-}
-
-/**
- * A lock beside the journal: created exclusively, holding the owner's pid. A lock whose process is
- * gone (a crash, SIGKILL) is taken over; a live one makes the second run refuse at once.
- */
-export function takeLock(journal: string, pid: number, isAlive: (pid: number) => boolean): () => void {
-  const path = `${journal}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(pid));
-      closeSync(fd);
-      return () => {
-        if (readQuiet(path) === String(pid)) rmSync(path, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(readQuiet(path));
-      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-        throw new UsageError(
-          `journal ${journal} is in use by another batchsend run (pid ${owner})`,
-          `wait for it to finish: two runs on one journal could send twice. If no batchsend runs (pid ${owner} is another program now), delete ${path}`,
-        );
-      }
-      rmSync(path, { force: true }); // stale: its owner is gone
+    if (!BATCH_TYPES.has(record.t)) {
+      throw new UsageError(
+        `journal ${where}:${offset + 2}: a record of a kind this version of batchsend does not know ('${record.t}')`,
+        'nothing was sent; use the batchsend version that wrote it to finish that run',
+      );
     }
-  }
-  throw new UsageError(`journal ${journal}: cannot take its lock ${path}`);
-}
-
-function readQuiet(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** Create a journal holding only its manifest, atomically: temp file, fsync, rename, fsync the directory. */
-export async function createJournal(path: string, manifest: Manifest): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.tmp-${process.pid}`;
-  const handle = await open(temp, 'w', 0o600);
-  await handle.writeFile(`${JSON.stringify(manifest)}\n`);
-  await handle.sync();
-  await handle.close();
-  await rename(temp, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
-}
-
-/**
- * Appends records, each durable (fdatasync) before its promise resolves. Appends that arrive
- * together share one write and one sync (group commit), so concurrency does not multiply syncs.
- */
-export class JournalWriter<T extends object = JournalRecord> {
-  private queue: Array<{ line: string; done: () => void; fail: (e: unknown) => void }> = [];
-  private writing = false;
-
-  private constructor(private readonly handle: FileHandle) {}
-
-  /** Open for appending (the file is created if missing). */
-  static async open<T extends object = JournalRecord>(path: string): Promise<JournalWriter<T>> {
-    // Drop a torn last line before appending after it.
-    const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return '';
-      throw error;
-    });
-    if (text !== '' && !text.endsWith('\n')) {
-      const cut = text.lastIndexOf('\n') + 1;
-      const handle = await open(path, 'r+');
-      await handle.truncate(Buffer.byteLength(text.slice(0, cut)));
-      await handle.close();
+    const r = record as BatchRecord;
+    if (!Number.isInteger(r.batch) || r.batch < 1 || r.batch > manifest.batches) {
+      damaged++;
+      return;
     }
-    return new JournalWriter<T>(await open(path, 'a', 0o600));
-  }
-
-  append(record: T): Promise<void> {
-    return new Promise((done, fail) => {
-      this.queue.push({ line: `${JSON.stringify(record)}\n`, done, fail });
-      if (!this.writing) void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    this.writing = true;
-    while (this.queue.length > 0) {
-      const group = this.queue;
-      this.queue = [];
-      try {
-        await this.handle.appendFile(group.map((item) => item.line).join(''));
-        await this.handle.datasync();
-        for (const item of group) item.done();
-      } catch (error) {
-        for (const item of group) item.fail(error);
-      }
+    if (r.t === 'sending') {
+      shapes.set(r.batch, { rows: r.rows, recipients: r.recipients, sha256: r.sha256, lines: r.lines ?? [r.rows] });
+      if (r.after_absence === true) unverified.add(r.batch);
     }
-    this.writing = false;
-  }
+    if (r.t === 'accepted') {
+      if (r.batch_id !== null) batchIds.set(r.batch, r.batch_id);
+      if (r.verified === true || r.via !== 'answer') unverified.delete(r.batch);
+    }
+    if (r.t === 'duplicate') {
+      duplicates.set(r.batch, r.batch_ids);
+      unverified.delete(r.batch);
+      return;
+    }
+    if (r.t === 'cancel_requested') return;
+    batches.set(r.batch, r);
+  });
+  return { manifest, batches, shapes, batchIds, duplicates, unverified, damaged, finished, alreadySent };
+}
 
-  async close(): Promise<void> {
-    await this.handle.close();
-  }
+/** Read a run's journal; undefined when it has none yet. */
+export async function readJournal(where: string, log: RecordLog): Promise<JournalState | undefined> {
+  const lines = await log.readLines();
+  return lines === undefined || lines.length === 0 ? undefined : parseJournal(where, lines);
 }

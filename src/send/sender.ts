@@ -1,9 +1,11 @@
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
-import type { BatchClient, SendOutcome } from '../sinch/batch-client.js';
+import { isDiskError } from '../state/safe-files.js';
+import type { BatchClient, BatchStatus, SendOutcome } from '../sinch/batch-client.js';
 import { TokenUnavailable, type TokenProvider } from '../sinch/token.js';
 import { TRACKING_BATCH_KEY } from '../template/template.js';
 import { fullJitter, type BackoffPolicy } from './backoff.js';
-import type { BatchRecord, JournalState, JournalWriter } from './journal.js';
+import type { RecordLog } from '../state/state.js';
+import type { BatchRecord, JournalState } from './journal.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 export interface PlannedBatch {
@@ -45,12 +47,21 @@ export interface SenderPolicy {
   /** The API form has no lookup (v1beta): unknown outcomes stay in doubt. */
   readonly canLookUp: boolean;
   readonly resendInDoubt: boolean;
+  /**
+   * Look a batch up by its tag before its first send: another machine, or a lost state, may have
+   * sent it already. Off when the run id was minted by --new-run in this journal.
+   */
+  readonly lookUpFirst: boolean;
+  /** Attempts of one lookup whose answer proves nothing (5xx, no answer) before giving up. */
+  readonly lookupAttempts: number;
+  /** How long a batch resent after a proof of absence may take to show in the lookup. */
+  readonly verifyDeadlineMs: number;
 }
 
 export interface SenderDeps {
   readonly client: BatchClient;
   readonly tokens: TokenProvider;
-  readonly journal: JournalWriter;
+  readonly journal: RecordLog;
   readonly previous: JournalState | undefined;
   readonly limiter: RateLimiter;
   readonly random: () => number;
@@ -61,6 +72,9 @@ export interface SenderDeps {
   readonly abort: AbortSignal;
   readonly onResult: (result: BatchResult) => void;
   readonly onRetry: () => void;
+  /** Two or more batches under one tag: sent twice. */
+  readonly onSentTwice: (batch: { index: number; rows: [number, number]; batchIds: string[] }) => void;
+  readonly now: () => number;
 }
 
 export interface SendRun {
@@ -69,62 +83,141 @@ export interface SendRun {
    * endpoint is wrong (a redirect: exit 2).
    */
   stopFailure: ExitError | undefined;
+  /** Set when the endpoint answered 404 before anything was accepted: the run stopped, exit 2. */
+  endpointFailure: ExitError | undefined;
+  /** A disk error while journaling: every worker stopped before another request, exit 2. */
+  storageFailure: unknown;
   /** Batches never started because the run stopped. */
   notStarted: number;
+  /** Batches found sent twice. */
+  sentTwice: number;
 }
 
-class Stop extends Error {}
+/** The run stops while this batch waits; it ends as `state` (in doubt when its outcome is unknown). */
+class Stop extends Error {
+  constructor(readonly state: 'not_sent' | 'in_doubt' = 'not_sent') {
+    super('stopped');
+  }
+}
+
+type Seen = { kind: 'found'; batches: BatchStatus[] } | { kind: 'empty' } | { kind: 'failed'; reason: string };
 
 /**
  * Post the batches, `concurrency` at a time, each journaled before it is sent, retried only when
  * the answer proves nothing was accepted, and looked up — never blindly resent — when the outcome
- * is unknown. One loop owns all retries.
+ * is unknown. Before its first send a batch is looked up by its tag (the API is the record: a run
+ * elsewhere may have sent it); those lookups run ahead of the sends. One loop owns all retries.
  */
 export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: SenderDeps, policy: SenderPolicy): Promise<SendRun> {
-  const run: SendRun = { stopFailure: undefined, notStarted: 0 };
+  const run: SendRun = { stopFailure: undefined, endpointFailure: undefined, storageFailure: undefined, notStarted: 0, sentTwice: 0 };
   const source = batches[Symbol.asyncIterator]();
   let stopping = false;
+  /** Something of the run was accepted: a later 404 is the index, not a wrong endpoint. */
+  let anyAccepted = [...(deps.previous?.batches.values() ?? [])].some((record) => record.t === 'accepted');
+  const toVerify: Array<{ batch: PlannedBatch; batchId: string | undefined; attempts: number }> = [];
+  const stopped = (): boolean => stopping || deps.stop.aborted;
+
+  const append = async (record: BatchRecord): Promise<void> => {
+    try {
+      await deps.journal.append(record);
+    } catch (error) {
+      if (isDiskError(error) || (error as { name?: string }).name === 'StorageError') {
+        // Stop every worker before another request: nothing may be sent that is not journaled.
+        run.storageFailure ??= error;
+        stopping = true;
+        throw new Stop(record.t === 'sending' ? 'not_sent' : 'in_doubt');
+      }
+      throw error;
+    }
+  };
 
   const finish = async (batch: PlannedBatch, record: BatchRecord | undefined, result: Omit<BatchResult, 'index' | 'rows' | 'recipients' | 'fromJournal'>, fromJournal = false) => {
-    if (record !== undefined) await deps.journal.append(record);
+    if (record !== undefined) await append(record);
+    if (result.state === 'accepted') anyAccepted = true;
     deps.onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, fromJournal, ...result });
   };
 
-  const lookUp = async (batch: PlannedBatch): Promise<'absent' | 'failed' | { batchId: string; count: number }> => {
-    if (!policy.canLookUp) return 'failed';
-    for (let round = 0; round < 2; round++) {
-      if (round > 0) await deps.sleep(policy.lookupSettleMs, deps.abort);
+  const wait = async (ms: number, state: 'not_sent' | 'in_doubt'): Promise<void> => {
+    try {
+      await deps.sleep(ms, deps.stop);
+    } catch {
+      throw new Stop(state);
+    }
+  };
+
+  /** One lookup, retried while its answers prove nothing. A 404 before anything was accepted stops the run. */
+  const lookOnce = async (batch: PlannedBatch, ifStopped: 'not_sent' | 'in_doubt'): Promise<Seen> => {
+    let reason = 'no lookup';
+    for (let attempt = 0; attempt < policy.lookupAttempts; attempt++) {
+      if (attempt > 0) await wait(fullJitter(attempt - 1, policy.backoff, deps.random), ifStopped);
+      if (deps.stop.aborted) throw new Stop(ifStopped);
       let token: string;
       try {
         token = await deps.tokens.get(deps.abort);
       } catch {
-        return 'failed';
+        reason = 'no token for the lookup';
+        continue;
       }
-      const found = await deps.client.findByMetadata(TRACKING_BATCH_KEY, batch.tag, token, deps.abort);
-      if (found === undefined) return 'failed';
-      if (found.length > 0) return { batchId: found[0]!.batchId, count: found.length };
+      const answer = await deps.client.lookUp(TRACKING_BATCH_KEY, batch.tag, token, deps.abort);
+      if (answer.kind === 'list') return answer.batches.length > 0 ? { kind: 'found', batches: answer.batches } : { kind: 'empty' };
+      if (answer.kind === 'not_found') {
+        if (!anyAccepted) {
+          run.endpointFailure ??= new UsageError(
+            'the API answered 404 (not found) before any batch of this run was accepted: the region, project or base URL is wrong',
+            'check --region / SINCH_REGION, --project-id and --base-url / SINCH_BATCH_URL; nothing was recorded as rejected, so the same command resumes once they are right',
+          );
+          stopping = true;
+          throw new Stop(ifStopped);
+        }
+        reason = 'the lookup answered 404';
+        continue;
+      }
+      if (answer.status === 401) deps.tokens.invalidate(token); // expired: the next attempt refreshes it
+      reason = `the lookup failed: ${answer.reason}`;
     }
-    return 'absent';
+    return { kind: 'failed', reason };
   };
 
-  /** Resolve an unknown outcome: accepted if the lookup finds it, resend only if it proves absence. */
+  /** Accept a batch the lookup found; two or more under its tag: sent twice. */
+  const acceptFound = async (batch: PlannedBatch, found: BatchStatus[], attempts: number, message: string): Promise<void> => {
+    const batchId = found[0]!.batchId;
+    await finish(batch, { t: 'accepted', batch: batch.index, batch_id: batchId, via: 'lookup' }, { state: 'accepted', batchId, attempts, message });
+    if (found.length > 1) await sentTwice(batch, found.map((f) => f.batchId));
+  };
+
+  const sentTwice = async (batch: PlannedBatch, batchIds: string[]): Promise<void> => {
+    await append({ t: 'duplicate', batch: batch.index, batch_ids: batchIds });
+    run.sentTwice++;
+    deps.onSentTwice({ index: batch.index, rows: batch.rows, batchIds });
+  };
+
+  /** Proof of absence: two empty 2xx lookups at least the settle time apart. */
+  const proveAbsent = async (batch: PlannedBatch): Promise<Seen> => {
+    const first = await lookOnce(batch, 'in_doubt');
+    if (first.kind !== 'empty') return first;
+    await wait(policy.lookupSettleMs, 'in_doubt');
+    return lookOnce(batch, 'in_doubt');
+  };
+
+  /** Resolve an unknown outcome: accepted if a lookup finds it, resent only after a proof of absence. */
   const resolve = async (batch: PlannedBatch, attempts: number, reason: string): Promise<'resend' | 'done'> => {
-    const found = await lookUp(batch);
-    if (typeof found === 'object') {
-      const message =
-        found.count > 1
-          ? `WARNING: the API holds ${found.count} batches tagged ${batch.tag}: sent more than once`
-          : `${reason}; the lookup found it accepted (${found.batchId}), so it was not sent again`;
-      await finish(batch, { t: 'accepted', batch: batch.index, batch_id: found.batchId, via: 'lookup' }, { state: 'accepted', batchId: found.batchId, attempts, message });
+    if (!policy.canLookUp) {
+      await finish(batch, { t: 'in_doubt', batch: batch.index, reason }, { state: 'in_doubt', attempts, message: reason });
       return 'done';
     }
-    if (found === 'absent') return 'resend';
+    const seen = await proveAbsent(batch);
+    if (seen.kind === 'found') {
+      await acceptFound(batch, seen.batches, attempts, `${reason}; the lookup found it accepted (${seen.batches[0]!.batchId}), so it was not sent again`);
+      return 'done';
+    }
+    if (seen.kind === 'empty') return 'resend';
     if (policy.resendInDoubt && attempts === 0) return 'resend';
-    await finish(batch, { t: 'in_doubt', batch: batch.index, reason }, { state: 'in_doubt', attempts, message: reason });
+    const why = `${reason}; ${seen.reason}`;
+    await finish(batch, { t: 'in_doubt', batch: batch.index, reason: why }, { state: 'in_doubt', attempts, message: why });
     return 'done';
   };
 
-  const sendOne = async (batch: PlannedBatch): Promise<void> => {
+  const sendOne = async (batch: PlannedBatch, before: Promise<Seen | Stop> | undefined): Promise<void> => {
     const prior = deps.previous?.batches.get(batch.index);
     const priorShape = deps.previous?.shapes.get(batch.index);
     if (priorShape !== undefined && priorShape.sha256 !== batch.sha256) {
@@ -136,16 +229,29 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
     if (prior?.t === 'rejected') {
       return finish(batch, undefined, { state: 'rejected', status: prior.status, attempts: 0, message: prior.message }, true);
     }
+    let afterAbsence = false;
     if (prior?.t === 'sending' || prior?.t === 'in_doubt') {
       const why = prior.t === 'sending' ? 'a previous run stopped while this batch was being sent' : prior.reason;
       if ((await resolve(batch, 0, why)) === 'done') return;
+      afterAbsence = true;
+    } else if (before !== undefined) {
+      // The API as the record: sent by a run elsewhere (another machine, a lost state)?
+      const seen = await before;
+      if (seen instanceof Stop) throw seen;
+      if (seen.kind === 'found') {
+        return acceptFound(batch, seen.batches, 0, `already accepted by the API (${seen.batches[0]!.batchId}): a run elsewhere sent it; not sent again`);
+      }
+      if (seen.kind === 'failed') {
+        const reason = `${seen.reason}, so whether a run elsewhere sent it is unknown: not sent blind`;
+        return finish(batch, { t: 'not_sent', batch: batch.index, reason }, { state: 'not_sent', attempts: 0, message: reason });
+      }
     }
 
     let attempts = 0;
     let refreshed = false;
     let lastRefusal = '';
     for (;;) {
-      if (deps.stop.aborted) throw new Stop();
+      if (stopped()) throw new Stop(afterAbsence ? 'not_sent' : 'not_sent');
       if (attempts >= policy.maxAttempts) {
         const reason = `retries used up${lastRefusal === '' ? '' : `; the last: ${lastRefusal}`}`;
         return finish(batch, { t: 'not_sent', batch: batch.index, reason }, { state: 'not_sent', attempts, message: reason });
@@ -155,7 +261,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
       });
       let token: string;
       try {
-        token = await deps.tokens.get(deps.abort);
+        token = await deps.tokens.get(deps.stop);
       } catch (error) {
         if (error instanceof TokenUnavailable) {
           return finish(batch, { t: 'not_sent', batch: batch.index, reason: error.message }, { state: 'not_sent', attempts, message: error.message });
@@ -167,31 +273,49 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
           const reason = error.exitCode === ExitCode.auth ? 'authentication failed' : 'the token URL is wrong';
           return finish(batch, { t: 'not_sent', batch: batch.index, reason }, { state: 'not_sent', attempts, message: reason });
         }
+        if (deps.stop.aborted) throw new Stop();
         throw error;
       }
+      if (stopped()) throw new Stop();
       attempts++;
-      await deps.journal.append({ t: 'sending', batch: batch.index, attempt: attempts, sha256: batch.sha256, rows: batch.rows, recipients: batch.recipients, lines: batch.lines });
+      await append({ t: 'sending', batch: batch.index, attempt: attempts, sha256: batch.sha256, rows: batch.rows, recipients: batch.recipients, lines: batch.lines, ...(afterAbsence ? { after_absence: true } : {}) });
       const outcome: SendOutcome = await deps.client.send(batch.body, token, deps.abort);
       switch (outcome.kind) {
-        case 'accepted':
+        case 'accepted': {
           if (outcome.batchId === undefined) {
-            const found = await lookUp(batch);
-            const id = typeof found === 'object' ? found.batchId : undefined;
-            return finish(batch, { t: 'accepted', batch: batch.index, batch_id: id ?? null, via: 'lookup' }, { state: 'accepted', batchId: id, attempts });
+            // A 2xx without a batch_id proves nothing was stored: unknown, like a 5xx.
+            const next = await resolve(batch, attempts, 'answered 2xx without a batch_id');
+            if (next === 'done') return;
+            afterAbsence = true;
+            deps.onRetry();
+            continue;
           }
-          return finish(
-            batch,
-            { t: 'accepted', batch: batch.index, batch_id: outcome.batchId, ...(outcome.sendAfter ? { send_after: outcome.sendAfter } : {}), via: 'answer' },
-            { state: 'accepted', batchId: outcome.batchId, attempts },
-          );
+          const record: BatchRecord = { t: 'accepted', batch: batch.index, batch_id: outcome.batchId, ...(outcome.sendAfter ? { send_after: outcome.sendAfter } : {}), via: 'answer' };
+          if (afterAbsence && policy.canLookUp) {
+            // Resent after a proof of absence: looked up again before the run ends.
+            await append(record);
+            anyAccepted = true;
+            toVerify.push({ batch, batchId: outcome.batchId, attempts });
+            return;
+          }
+          return finish(batch, record, { state: 'accepted', batchId: outcome.batchId, attempts });
+        }
         case 'rejected':
+          if (outcome.status === 404 && !anyAccepted) {
+            run.endpointFailure ??= new UsageError(
+              'the API answered 404 (not found) to the first batch: the region, project or base URL is wrong',
+              'check --region / SINCH_REGION, --project-id and --base-url / SINCH_BATCH_URL; nothing was recorded as rejected, so the same command resumes once they are right',
+            );
+            stopping = true;
+            return finish(batch, { t: 'not_sent', batch: batch.index, reason: 'wrong endpoint (404)' }, { state: 'not_sent', status: 404, attempts, message: 'wrong endpoint (404)' });
+          }
           return finish(batch, { t: 'rejected', batch: batch.index, status: outcome.status, message: outcome.message }, { state: 'rejected', status: outcome.status, attempts, message: outcome.message });
         case 'auth':
           if (outcome.expired && !refreshed) {
             refreshed = true;
             deps.tokens.invalidate(token);
             attempts--; // the resend after a refresh is the same attempt
-            await deps.journal.append({ t: 'not_sent', batch: batch.index, reason: 'token expired: refreshing' });
+            await append({ t: 'not_sent', batch: batch.index, reason: 'token expired: refreshing' });
             continue;
           }
           run.stopFailure ??= new ExitError(
@@ -210,18 +334,14 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
           return finish(batch, { t: 'not_sent', batch: batch.index, reason: `redirected (${outcome.status})` }, { state: 'not_sent', status: outcome.status, attempts, message: outcome.message });
         case 'retry': {
           lastRefusal = outcome.reason;
-          const wait = outcome.retryAfterMs ?? fullJitter(attempts - 1, policy.backoff, deps.random);
-          await deps.journal.append({ t: 'not_sent', batch: batch.index, reason: outcome.reason });
-          if (wait > policy.maxWaitMs) {
-            const message = `${outcome.reason}: asked to wait ${Math.ceil(wait / 1000)} s, longer than --max-wait`;
+          const delay = outcome.retryAfterMs ?? fullJitter(attempts - 1, policy.backoff, deps.random);
+          await append({ t: 'not_sent', batch: batch.index, reason: outcome.reason });
+          if (delay > policy.maxWaitMs) {
+            const message = `${outcome.reason}: asked to wait ${Math.ceil(delay / 1000)} s, longer than --max-wait`;
             return finish(batch, undefined, { state: 'not_sent', attempts, message });
           }
           deps.onRetry();
-          try {
-            await deps.sleep(wait, deps.stop);
-          } catch {
-            throw new Stop();
-          }
+          await wait(delay, 'not_sent');
           continue;
         }
         case 'unknown': {
@@ -230,6 +350,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
           }
           const next = await resolve(batch, attempts, outcome.reason);
           if (next === 'done') return;
+          afterAbsence = true;
           deps.onRetry();
           continue;
         }
@@ -237,26 +358,80 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
     }
   };
 
-  const worker = async (): Promise<void> => {
+  /** A resent batch is accepted for sure only once the lookup shows it (and no other under its tag). */
+  const verify = async (batch: PlannedBatch, batchId: string | undefined, attempts: number): Promise<void> => {
+    const deadline = deps.now() + policy.verifyDeadlineMs;
+    const pause = Math.max(50, Math.min(1000, policy.lookupSettleMs / 4));
     for (;;) {
-      if (stopping || deps.stop.aborted) return;
-      const next = await source.next();
-      if (next.done) return;
+      let seen: Seen;
       try {
-        await sendOne(next.value);
+        seen = await lookOnce(batch, 'in_doubt');
       } catch (error) {
         if (!(error instanceof Stop)) throw error;
-        // Interrupted while waiting: nothing of this batch was left in flight.
-        deps.onResult({ index: next.value.index, rows: next.value.rows, recipients: next.value.recipients, state: 'not_sent', attempts: 0, message: 'interrupted', fromJournal: false });
+        seen = { kind: 'failed', reason: 'the run stopped' };
+      }
+      if (seen.kind === 'found' && seen.batches.length > 1) {
+        await finish(batch, undefined, { state: 'accepted', batchId, attempts, message: `WARNING: sent twice: the API holds ${seen.batches.length} batches under ${batch.tag}` });
+        await sentTwice(batch, seen.batches.map((b) => b.batchId));
+        return;
+      }
+      if (seen.kind === 'found' && (batchId === undefined || seen.batches[0]!.batchId === batchId)) {
+        return finish(batch, { t: 'accepted', batch: batch.index, batch_id: seen.batches[0]!.batchId, via: 'lookup', verified: true }, { state: 'accepted', batchId: seen.batches[0]!.batchId, attempts });
+      }
+      if (deps.now() >= deadline || deps.stop.aborted) {
+        const reason = 'resent after the lookups found it absent, but the lookup never showed the resent batch: it may have been sent twice';
+        return finish(batch, { t: 'in_doubt', batch: batch.index, reason }, { state: 'in_doubt', batchId, attempts, message: reason });
+      }
+      try {
+        await deps.sleep(pause, deps.stop);
+      } catch {
+        // interrupted: one last look, then in doubt
+      }
+    }
+  };
+
+  // Lookups before the first send run ahead of the sends: prepared in a window of batches.
+  const needsLookupFirst = (batch: PlannedBatch): boolean => {
+    if (!policy.lookUpFirst || !policy.canLookUp) return false;
+    const prior = deps.previous?.batches.get(batch.index);
+    return prior === undefined || prior.t === 'not_sent';
+  };
+  interface Prepared {
+    batch: PlannedBatch;
+    before: Promise<Seen | Stop> | undefined;
+  }
+  const prepare = (batch: PlannedBatch): Prepared => ({
+    batch,
+    before: needsLookupFirst(batch) && !stopped() ? lookOnce(batch, 'not_sent').catch((error: unknown) => (error instanceof Stop ? error : Promise.reject(error))) : undefined,
+  });
+  const window: Array<Promise<Prepared | undefined>> = [];
+  const pull = (): Promise<Prepared | undefined> => source.next().then((next) => (next.done ? undefined : prepare(next.value)));
+  const next = (): Promise<Prepared | undefined> => {
+    while (window.length < policy.concurrency * 2) window.push(pull());
+    return window.shift()!;
+  };
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (stopped()) return;
+      const item = await next();
+      if (item === undefined) return;
+      try {
+        await sendOne(item.batch, item.before);
+      } catch (error) {
+        if (!(error instanceof Stop)) throw error;
+        // Stopped while waiting: nothing of this batch is left in flight.
+        const b = item.batch;
+        deps.onResult({ index: b.index, rows: b.rows, recipients: b.recipients, state: error.state, attempts: 0, message: error.state === 'in_doubt' ? 'interrupted before its outcome was known' : 'interrupted', fromJournal: false });
         return;
       }
     }
   };
 
   await Promise.all(Array.from({ length: policy.concurrency }, worker));
+  await Promise.all(toVerify.map(({ batch, batchId, attempts }) => verify(batch, batchId, attempts)));
   // Whatever the workers did not reach: as the journal left it, else not sent.
-  for (let next = await source.next(); !next.done; next = await source.next()) {
-    const batch = next.value;
+  const leftover = async (batch: PlannedBatch): Promise<void> => {
     const prior = deps.previous?.batches.get(batch.index);
     const base = { index: batch.index, rows: batch.rows, recipients: batch.recipients, attempts: 0 };
     if (prior?.t === 'accepted') deps.onResult({ ...base, state: 'accepted', batchId: prior.batch_id ?? undefined, fromJournal: true });
@@ -266,6 +441,13 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
       run.notStarted++;
       deps.onResult({ ...base, state: 'not_sent', message: 'not started', fromJournal: false });
     }
+  };
+  for (const pending of window.splice(0)) {
+    const item = await pending;
+    if (item === undefined) continue;
+    await item.before?.catch(() => undefined);
+    await leftover(item.batch);
   }
+  for (let more = await source.next(); !more.done; more = await source.next()) await leftover(more.value);
   return run;
 }

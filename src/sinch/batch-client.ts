@@ -16,6 +16,9 @@ export type SendOutcome =
   /** Could have been accepted: look it up before anything else. */
   | { kind: 'unknown'; reason: string };
 
+/** What a lookup by metadata said. */
+export type LookupAnswer = { kind: 'list'; batches: BatchStatus[] } | { kind: 'not_found' } | { kind: 'failed'; reason: string; status?: number };
+
 export interface BatchStatus {
   readonly batchId: string;
   readonly status: string;
@@ -161,19 +164,55 @@ export class BatchClient {
   }
 
   /** Batches whose batch_metadata has key = value; undefined when the lookup failed. */
-  async findByMetadata(key: string, value: string, token: string, runSignal: AbortSignal): Promise<BatchStatus[] | undefined> {
+  /**
+   * Look up the batches whose batch_metadata has key = value. Only a 2xx answer with a readable
+   * list says anything: a 404 (a wrong endpoint, or an index that does not know the tag yet) and
+   * any other answer prove nothing.
+   */
+  async lookUp(key: string, value: string, token: string, runSignal: AbortSignal): Promise<LookupAnswer> {
     const url = `${this.messagesPath}?metadataKey=${encodeURIComponent(key)}&metadataValue=${encodeURIComponent(value)}`;
-    const parsed = await this.get(url, token, runSignal);
-    if (parsed === undefined) return undefined;
+    let status: number;
+    let text: string;
+    try {
+      const response = await request(url, {
+        method: 'GET',
+        dispatcher: this.dispatcher,
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.any([runSignal, AbortSignal.timeout(this.options.deadlineMs)]),
+        headersTimeout: this.options.headersTimeoutMs,
+        bodyTimeout: this.options.headersTimeoutMs,
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      return { kind: 'failed', reason: `no answer (${codeOf(error)})` };
+    }
+    if (status === 404) return { kind: 'not_found' };
+    if (status < 200 || status >= 300) return { kind: 'failed', reason: `answer ${status}`, status };
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? [] : JSON.parse(text);
+    } catch {
+      return { kind: 'failed', reason: 'unreadable answer' };
+    }
     // A bare array, or an object that wraps one (reference §2.3: the container is not documented).
     let list: unknown[] | undefined;
     if (Array.isArray(parsed)) list = parsed;
     else if (parsed !== null && typeof parsed === 'object') list = Object.keys(parsed).length === 0 ? [] : Object.values(parsed).find(Array.isArray);
-    if (list === undefined) return undefined;
-    return list
-      .map((item) => item as { batch_id?: unknown; status?: unknown })
-      .filter((item) => typeof item.batch_id === 'string')
-      .map((item) => ({ batchId: item.batch_id as string, status: String(item.status ?? '') }));
+    if (list === undefined) return { kind: 'failed', reason: 'unreadable answer' };
+    return {
+      kind: 'list',
+      batches: list
+        .map((item) => item as { batch_id?: unknown; status?: unknown })
+        .filter((item) => typeof item.batch_id === 'string')
+        .map((item) => ({ batchId: item.batch_id as string, status: String(item.status ?? '') })),
+    };
+  }
+
+  /** Batches whose batch_metadata has key = value; undefined when the lookup proved nothing. */
+  async findByMetadata(key: string, value: string, token: string, runSignal: AbortSignal): Promise<BatchStatus[] | undefined> {
+    const answer = await this.lookUp(key, value, token, runSignal);
+    return answer.kind === 'list' ? answer.batches : undefined;
   }
 
   async getBatch(batchId: string, token: string, runSignal: AbortSignal): Promise<BatchStatus | undefined> {

@@ -105,9 +105,9 @@ describe('batchsend send --dry-run', () => {
     expect(r.code).toBe(0);
     const [body] = readBatches(join(dir, 'out'));
     expect(body!.recipient_and_params.map((e: { message_metadata: { batchsend_row: string } }) => e.message_metadata.batchsend_row)).toEqual(['2', '8']);
-    const invalid = readFileSync(join(dir, '.batchsend', 'invalid.csv'), 'utf8');
+    const invalid = readFileSync(join(dir, '.batchsend-state', 'dry-run', 'invalid.csv'), 'utf8');
     expect(invalid.trimEnd().split('\n')).toHaveLength(6);
-    expect(r.stderr).toMatch(/invalid\s+5\s+\(written to \.batchsend\/invalid\.csv\)/);
+    expect(r.stderr).toMatch(/invalid\s+5\s+\(written to \.batchsend-state\/dry-run\/invalid\.csv\)/);
   });
 
   it('sends a duplicate recipient once, unless --allow-duplicates', async () => {
@@ -163,6 +163,6 @@ describe('the demo fixture, as a dry run', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("recipients.csv:419: parameter 'first_name' is empty");
     expect(readBatches(join(dir, 'demo-batches')).map((b) => b.recipient_and_params.length)).toEqual([1000, 199]);
-    expect(readFileSync(join(dir, '.batchsend', 'invalid.csv'), 'utf8')).toContain("recipients.csv:419: parameter 'first_name' is empty");
+    expect(readFileSync(join(dir, '.batchsend-state', 'dry-run', 'invalid.csv'), 'utf8')).toContain("recipients.csv:419: parameter 'first_name' is empty");
   });
 });

@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 async function emulator(options: EmulatorOptions = {}): Promise<{ emu: Emulator; client: TestClient }> {
-  const emu = await startEmulator({ fast: true, ...options });
+  const emu = await startEmulator({ fast: true, lookupDelayMs: 0, ...options });
   running.push(emu);
   return { emu, client: new TestClient(emu) };
 }

@@ -9,7 +9,7 @@ afterEach(async () => {
 });
 
 async function withFault(...faults: FaultRule[]): Promise<{ emu: Emulator; client: TestClient }> {
-  const emu = await startEmulator({ fast: true });
+  const emu = await startEmulator({ fast: true, lookupDelayMs: 0 });
   running.push(emu);
   const client = await new TestClient(emu).login();
   for (const fault of faults) emu.faults.add(fault);

@@ -29,7 +29,10 @@ describe('secrets and files', () => {
     writeFileSync(secretFile, 'whsec-abc');
     chmodSync(secretFile, 0o600);
     const journal = join(work, 'run', 'r.journal.jsonl');
-    const listener = spawn(process.execPath, [BIN, 'listen', '--port', '0', '--host', '127.0.0.1', '--journal', journal, '--secret-file', secretFile, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const listener = spawn(process.execPath, [BIN, 'listen', '--port', '0', '--host', '127.0.0.1', '--journal', journal, '--secret-file', secretFile, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BATCHSEND_STATE: join(work, 'state') },
+    });
     let listenErr = '';
     listener.stderr.setEncoding('utf8').on('data', (d: string) => (listenErr += d));
     const [line] = (await once(createInterface({ input: listener.stdout }), 'line')) as [string];

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { main } from '../../src/cli.js';
 import type { Io } from '../../src/report/terminal.js';
@@ -25,8 +26,9 @@ export async function runInProcess(argv: string[], cwd: string, env: Record<stri
     stderr: sink((t) => (stderr += t)),
     stderrIsTTY: false,
     stderrColumns: 0,
-    env: { CI: 'true', ...env },
+    env: { CI: 'true', BATCHSEND_STATE: join(cwd, '.batchsend-state'), ...env },
     cwd,
+    pid: process.pid,
   };
   const code = await main(argv, io);
   return { code, stdout, stderr };

@@ -1,15 +1,13 @@
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.js';
-import { jsonEvents, tempDir } from '../helpers.js';
+import { journalOf, jsonEvents, tempDir } from '../helpers.js';
 import { emulatorsClosedAfterEach, recipientsFile, send, sleep, spawnSend, TEMPLATE, until, freePort } from '../send-helpers.js';
 
 const emulator = emulatorsClosedAfterEach();
 
-function journalOf(dir: string): Array<Record<string, unknown>> {
-  const name = readdirSync(join(dir, '.batchsend')).find((f) => f.endsWith('.journal.jsonl'))!;
-  return readFileSync(join(dir, '.batchsend', name), 'utf8')
+function journalRecords(dir: string): Array<Record<string, unknown>> {
+  return readFileSync(journalOf(dir), 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -40,21 +38,22 @@ describe('sending through faults (reliability.md checklist)', () => {
     expect(r.code).toBe(0);
     expect(emu.stats.sendRequests).toBe(2);
     expectExactlyOnce(emu, 20);
-    expect(journalOf(dir).filter((l) => l.t === 'accepted' && l.via === 'lookup')).toHaveLength(1);
+    expect(journalRecords(dir).filter((l) => l.t === 'accepted' && l.via === 'lookup')).toHaveLength(1);
   });
 
   it('R3: when the lookup fails too, the batch is in doubt (exit 6); the next run resolves it without resending', async () => {
     const emu = await emulator({
       faults: [
         { route: 'send', kind: 'accept-then-status', status: 500 },
-        { route: 'list', kind: 'status', status: 500, times: 1 },
+        { route: 'list', kind: 'status', status: 500, times: 4 },
       ],
     });
     const dir = tempDir();
     const input = recipientsFile(dir, 10);
-    const first = await send(dir, emu, [input, '-t', TEMPLATE, '--json']);
+    // --new-run: a minted run id, so no lookup before the first send; the lookups of the unknown outcome fail.
+    const first = await send(dir, emu, [input, '-t', TEMPLATE, '--json', '--new-run']);
     expect(first.code).toBe(6);
-    expect(first.stderr).toContain('batchsend status --journal');
+    expect(first.stderr).toContain('batchsend status --run ');
     expect(jsonEvents(first.stdout).find((e) => e.event === 'batch')).toMatchObject({ state: 'in_doubt', rows: [2, 11] });
     const second = await send(dir, emu, [input, '-t', TEMPLATE]);
     expect(second.code).toBe(0);
@@ -143,7 +142,10 @@ describe('sending through faults (reliability.md checklist)', () => {
     const r = await run.done;
     expect(r.code).toBe(0);
     expect(emu.stats.tokenRequests).toBe(2);
-    expect(emu.stats.responses['401']).toBe(1);
+    // The send, and the lookup running ahead of the next batch, may each meet the expired token once.
+    expect(emu.stats.responses['401']).toBeGreaterThanOrEqual(1);
+    expect(emu.stats.responses['401']).toBeLessThanOrEqual(2);
+    expect(emu.stats.sendRequests).toBeLessThanOrEqual(5); // four batches, one of them resent once
     expectExactlyOnce(emu, 40);
   });
 
@@ -186,8 +188,7 @@ describe('sending through faults (reliability.md checklist)', () => {
     const dir = tempDir();
     const input = recipientsFile(dir, 30);
     expect((await send(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10'])).code).toBe(0);
-    const name = readdirSync(join(dir, '.batchsend')).find((f) => f.endsWith('.journal.jsonl'))!;
-    const path = join(dir, '.batchsend', name);
+    const path = journalOf(dir);
     const lines = readFileSync(path, 'utf8').trim().split('\n');
     // Keep the manifest and the first batch's records; tear the next line in half.
     const keep = lines.filter((l) => !l.includes('"finished"'));
@@ -198,7 +199,8 @@ describe('sending through faults (reliability.md checklist)', () => {
   });
 
   it('R12: a second run on the same journal refuses at once and sends nothing', async () => {
-    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 300, times: 100 }] });
+    // Slow enough that the second run has read and checked its rows while the first still sends.
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 1500, times: 100 }] });
     const dir = tempDir();
     const input = recipientsFile(dir, 30);
     const first = spawnSend(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '1']);
@@ -248,9 +250,9 @@ describe('sending through faults (reliability.md checklist)', () => {
   it('R27: no secret or token in any output of failing runs', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'status', status: 500, times: 100 }, { route: 'list', kind: 'status', status: 500, times: 100 }] });
     const dir = tempDir();
-    const r = await send(dir, emu, [recipientsFile(dir, 10), '-t', TEMPLATE, '--json']);
+    const r = await send(dir, emu, [recipientsFile(dir, 10), '-t', TEMPLATE, '--json', '--new-run']);
     expect(r.code).toBe(6);
-    const journal = readFileSync(join(dir, '.batchsend', readdirSync(join(dir, '.batchsend')).find((f) => f.endsWith('.journal.jsonl'))!), 'utf8');
+    const journal = readFileSync(journalOf(dir), 'utf8');
     for (const text of [r.stdout, r.stderr, journal]) {
       expect(text).not.toContain('demo-key-secret');
       expect(text).not.toMatch(/eyJ[\w-]+\./);

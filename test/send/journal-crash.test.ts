@@ -1,8 +1,8 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
-import { tempDir } from '../helpers.js';
+import { journalOf, tempDir } from '../helpers.js';
 import { recipientsFile, send, TEMPLATE, freePort } from '../send-helpers.js';
 import { TestClient } from '../emulator-client.js';
 
@@ -19,8 +19,7 @@ async function crashedAfterFirstJournalWrite(): Promise<{ dir: string; input: st
   expect((await send(dir, first, [input, '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '1'])).code).toBe(0);
   const firstBody = first.acceptedBodies()[0]!.body;
   await first.close();
-  const name = readdirSync(join(dir, '.batchsend')).find((f) => f.endsWith('.journal.jsonl'))!;
-  const path = join(dir, '.batchsend', name);
+  const path = journalOf(dir);
   const lines = readFileSync(path, 'utf8').trim().split('\n');
   writeFileSync(path, `${lines.slice(0, 2).join('\n')}\n`); // the manifest, then `sending` for batch 1
   expect(JSON.parse(lines[1]!)).toMatchObject({ t: 'sending', batch: 1 });
@@ -74,7 +73,7 @@ describe('the write-ahead journal', () => {
       writeFileSync(`${journal}.tmp-99999`, '{"t":"manifest","vers');
       const r = await send(dir, emu, [input, '-t', TEMPLATE, '--journal', journal]);
       expect(r.code).toBe(0);
-      expect(JSON.parse(readFileSync(journal, 'utf8').split('\n')[0]!)).toMatchObject({ t: 'manifest', version: 1 });
+      expect(JSON.parse(readFileSync(journal, 'utf8').split('\n')[0]!)).toMatchObject({ t: 'manifest', version: 2 });
       expect(emu.stats.acceptedRecipients).toBe(5);
     } finally {
       await emu.close();

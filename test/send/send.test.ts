@@ -31,7 +31,7 @@ describe('batchsend send', () => {
     ]);
     expect(r.stderr).toContain('every row           2,500 read = 2,500 accepted + 0 rejected + 0 invalid + 0 duplicates + 0 not sent + 0 in doubt');
 
-    const dry = await runCli(['send', input, '-t', TEMPLATE, '--dry-run', '--out', 'dry'], { cwd: dir });
+    const dry = await runCli(['send', input, '-t', TEMPLATE, '--dry-run', '--out', 'dry'], { cwd: dir, env: { SINCH_PROJECT_ID: emu.credentials.projectId } });
     expect(dry.code).toBe(0);
     const files = readdirSync(join(dir, 'dry')).filter((f) => f.startsWith('batch-')).sort().map((f) => JSON.parse(readFileSync(join(dir, 'dry', f), 'utf8')));
     const tag = (body: unknown): string => (body as { batch_metadata: { batchsend_batch: string } }).batch_metadata.batchsend_batch;
@@ -75,12 +75,15 @@ describe('batchsend send', () => {
     recipientsFile(dir, 6);
     const changed = await send(dir, emu, [input, '-t', TEMPLATE]);
     expect(changed.code).toBe(2);
-    expect(changed.stderr).toContain('belongs to another run: the recipient file changed');
+    expect(changed.stderr).toMatch(/an earlier run on people\.csv with template\.json \(run [0-9a-f]{16}, started [0-9T:.-]+Z\) accepted 5 recipients/);
+    expect(changed.stderr).toContain('(with --campaign NAME)');
+    expect(changed.stderr).toContain('--new-run');
     expect(emu.stats.sendRequests).toBe(1);
     const fresh = await send(dir, emu, [input, '-t', TEMPLATE, '--new-run', '--allow-duplicates']);
     expect(fresh.code).toBe(0);
+    expect(fresh.stderr).toContain('--new-run: 5 recipients already received a message from run');
     expect(emu.stats.acceptedRecipients).toBe(11);
-    expect(readdirSync(join(dir, '.batchsend')).some((f) => f.endsWith('.old'))).toBe(true);
+    expect(readdirSync(join(dir, '.batchsend-state', 'runs'))).toHaveLength(2);
   });
 
   it('the key secret is never a plain flag; a secret file must be 0600', async () => {

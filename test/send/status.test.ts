@@ -44,10 +44,10 @@ describe('batchsend status and cancel', () => {
     expect(JSON.parse(again.stdout).remote.map((b: { status: string }) => b.status)).toEqual(['CANCELLED', 'CANCELLED']);
   });
 
-  it('asks for --journal when there is none or several', async () => {
+  it('says so when the state has no run', async () => {
     const r = await runCli(['status'], { cwd: tempDir() });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('no journal in .batchsend/');
+    expect(r.stderr).toContain('no run in the state');
   });
 });
 

@@ -17,6 +17,7 @@ const SECRET = 'load-secret';
 async function startListener(dir: string, journal: string, port: number) {
   const child = spawn(process.execPath, [BIN, 'listen', '--port', String(port), '--host', '127.0.0.1', '--journal', journal, '--secret-file', join(dir, 'secret'), '--json'], {
     stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, BATCHSEND_STATE: join(dir, '.batchsend-state') },
   });
   await once(createInterface({ input: child.stdout }), 'line');
   return child;

@@ -15,7 +15,7 @@ async function peakRss(rows: number): Promise<number> {
     const dir = tempDir();
     const input = recipientsFile(dir, rows);
     const rssFile = join(dir, 'rss.json');
-    const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true', BENCH_RSS_FILE: rssFile };
+    const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true', BENCH_RSS_FILE: rssFile, BATCHSEND_STATE: join(dir, '.batchsend-state') };
     for (const [key, value] of Object.entries(envFor(emu))) if (value !== undefined) env[key] = value;
     const child = spawn(process.execPath, ['--import', join(ROOT, 'bench', 'report-rss.mjs'), BIN, 'send', input, '-t', TEMPLATE, '--allow-duplicates'], { cwd: dir, env, stdio: 'ignore' });
     const [code] = await once(child, 'close');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BatchBodyBuilder, batchCount, batchShape, entryJson, runIdFor } from '../../src/batch/batch-body.js';
+import { BatchBodyBuilder, batchCount, entryJson } from '../../src/batch/batch-body.js';
+import { runIdentity, type RunShape } from '../../src/state/run-identity.js';
 import type { RecipientEntry } from '../../src/recipient/recipient.js';
 import { parseTemplate } from '../../src/template/template.js';
 
@@ -43,17 +44,17 @@ describe('batch bodies', () => {
     expect(body.recipient_and_params).toEqual([entry]);
   });
 
-  it('get a run id that depends on input, template and shape only', () => {
-    const shape = { batchSize: 1000, tracking: true, appId: 'A' };
-    expect(runIdFor('abc', template, shape)).toBe(runIdFor('abc', template, { ...shape }));
-    expect(runIdFor('abc', template, shape)).not.toBe(runIdFor('abd', template, shape));
-    expect(runIdFor('abc', template, shape)).not.toBe(runIdFor('abc', template, { ...shape, batchSize: 999 }));
-  });
-
-  it('--gsm-safe is part of the shape (it changes what is sent); without it, ids are what they always were', () => {
-    const options = { batchSize: 1000, tracking: true, sms: { gsmSafe: false } };
-    expect(runIdFor('abc', template, batchShape(options, 'A'))).toBe(runIdFor('abc', template, { batchSize: 1000, tracking: true, appId: 'A' }));
-    expect(runIdFor('abc', template, batchShape({ ...options, sms: { gsmSafe: true } }, 'A'))).not.toBe(runIdFor('abc', template, batchShape(options, 'A')));
+  it('get a run id that depends on input, template, shape and endpoint only', () => {
+    const shape: RunShape = { format: 'csv', delimiter: ',', encoding: 'utf-8', renames: [], gsmSafe: false, identityColumn: null, channel: null, defaultCountry: null, allowDuplicates: false, batchSize: 1000, tracking: true, api: 'v1', projectId: 'P', appId: 'A' };
+    const id = runIdentity('abc', template.text, shape);
+    expect(id).toMatch(/^[0-9a-f]{16}$/);
+    expect(runIdentity('abc', template.text, { ...shape })).toBe(id);
+    expect(runIdentity('abc', template.text, Object.fromEntries(Object.entries(shape).reverse()) as unknown as RunShape)).toBe(id);
+    expect(runIdentity('abd', template.text, shape)).not.toBe(id);
+    expect(runIdentity('abc', `${template.text} `, shape)).not.toBe(id);
+    for (const change of [{ batchSize: 999 }, { encoding: 'windows-1252' }, { renames: [['a', 'b'] as const] }, { gsmSafe: true }, { allowDuplicates: true }, { delimiter: ';' }, { defaultCountry: 'SE' }, { projectId: 'Q' }, { api: 'v1beta' }, { appId: 'B' }, { tracking: false }, { format: 'tsv' }]) {
+      expect(runIdentity('abc', template.text, { ...shape, ...change })).not.toBe(id);
+    }
   });
 
   it('count batches', () => {
