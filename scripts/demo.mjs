@@ -51,7 +51,8 @@ const env = {
   SINCH_PROJECT_ID: emulator.credentials.projectId,
   SINCH_KEY_ID: emulator.credentials.keyId,
   SINCH_KEY_SECRET: emulator.credentials.keySecret,
-  BATCHSEND_LOOKUP_SETTLE: '0.2',
+  // Longer than the emulator's index lag (1 s): two empty lookups this far apart prove a batch absent.
+  BATCHSEND_LOOKUP_SETTLE: '1.5',
   BATCHSEND_STATE: join(work, 'state'),
 };
 const run = async (args) => {

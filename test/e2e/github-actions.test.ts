@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { jsonEvents, runCli, tempDir } from '../helpers.js';
+import { journalOf, jsonEvents, runCli, tempDir } from '../helpers.js';
 import { emulatorsClosedAfterEach, recipientsFile, send, TEMPLATE } from '../send-helpers.js';
 
 const emulator = emulatorsClosedAfterEach();
@@ -36,7 +36,8 @@ describe('under GitHub Actions (GITHUB_ACTIONS=true)', () => {
     expect(new Set(masked).size).toBe(emu.stats.tokensIssued);
     expectNdjson(r.stdout);
     expect(r.stdout).not.toContain('::');
-    const journals = readdirSync(join(d, '.batchsend')).map((name) => readFileSync(join(d, '.batchsend', name), 'utf8')).join('\n');
+    const runDir = dirname(journalOf(d));
+    const journals = readdirSync(runDir).map((name) => readFileSync(join(runDir, name), 'utf8')).join('\n');
     for (const token of masked) {
       expect(r.stdout).not.toContain(token);
       expect(journals).not.toContain(token);

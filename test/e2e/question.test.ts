@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, tempDir } from '../helpers.js';
 import { emulatorsClosedAfterEach, envFor, recipientsFile, send, TEMPLATE } from '../send-helpers.js';
@@ -18,7 +19,7 @@ const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 /** Run `batchsend send …` on a pseudo-terminal; type `answer` once the question shows (or never, for undefined). */
 function sendOnTerminal(dir: string, emu: Emulator, args: string[], answer: string | undefined): Promise<{ code: number | null; output: string }> {
-  const env: Record<string, string | undefined> = { ...process.env, ...envFor(emu), TERM: 'dumb', NO_COLOR: '1' };
+  const env: Record<string, string | undefined> = { ...process.env, ...envFor(emu), BATCHSEND_STATE: join(dir, '.batchsend-state'), XDG_STATE_HOME: join(dir, '.batchsend-state', 'xdg'), TERM: 'dumb', NO_COLOR: '1' };
   delete env.CI;
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   const command = `stty cols 120 rows 40; exec ${quote(process.execPath)} ${quote(BIN)} send ${args.map(quote).join(' ')}`;

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.js';
@@ -11,7 +11,7 @@ import type { ApiSettings } from '../../src/sinch/settings.js';
 import { TokenProvider, TokenUnavailable } from '../../src/sinch/token.js';
 import { confirmCancelled } from '../../src/commands/status.js';
 import { UsageError } from '../../src/exit-codes.js';
-import { tempDir as newTempDir } from '../helpers.js';
+import { journalOf, tempDir as newTempDir } from '../helpers.js';
 import { emulatorsClosedAfterEach, recipientsFile, send, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
 const emulator = emulatorsClosedAfterEach();
@@ -87,9 +87,10 @@ function endless(res: ServerResponse, status: number, total: number): void {
   pump();
 }
 
+/** The journal of the one run in the test's state, and the files beside it. */
 function journalText(dir: string): string {
-  const names = readdirSync(join(dir, '.batchsend'));
-  return names.map((name) => readFileSync(join(dir, '.batchsend', name), 'utf8')).join('\n');
+  const runDir = dirname(journalOf(dir));
+  return readdirSync(runDir).map((name) => readFileSync(join(runDir, name), 'utf8')).join('\n');
 }
 
 function expectExactlyOnce(emu: Emulator, rows: number): void {
@@ -108,7 +109,9 @@ describe('an expired token the way the error registry documents it', () => {
     const r = await run.done;
     expect(r.code, r.stderr).toBe(0);
     expect(emu.stats.tokensIssued).toBe(2);
-    expect(emu.stats.responses['401']).toBe(1);
+    // The send, and the lookup running ahead of the next batch, may each meet the expired token once.
+    expect(emu.stats.responses['401']).toBeGreaterThanOrEqual(1);
+    expect(emu.stats.responses['401']).toBeLessThanOrEqual(2);
     expectExactlyOnce(emu, 30);
   });
 });
@@ -120,7 +123,7 @@ describe('408', () => {
     const r = await send(dir, emu, [recipientsFile(dir, 20), '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '1']);
     expect(r.code, r.stderr).toBe(0);
     expect(emu.stats.sendRequests).toBe(4);
-    expect(emu.stats.lookups).toBe(0);
+    expect(emu.stats.lookups).toBe(2); // one before each batch's first send (the API as the record), none after the 408s
     expectExactlyOnce(emu, 20);
   });
 });
@@ -133,7 +136,8 @@ describe('redirects are configuration errors, never followed', () => {
       res.end();
     });
     const dir = tempDir();
-    const r = await send(dir, emu, [recipientsFile(dir, 30), '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '1'], { SINCH_BATCH_URL: proxy.url });
+    // --new-run: no lookup before the first send (a redirected lookup proves nothing), so the POST meets the 307.
+    const r = await send(dir, emu, [recipientsFile(dir, 30), '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '1', '--new-run'], { SINCH_BATCH_URL: proxy.url });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${proxy.url}/v1/projects/demo-project/messages answered 307, a redirect to ${emu.url}`);
     expect(r.stderr).toContain('--base-url');
@@ -222,7 +226,8 @@ describe('credentials echoed by a server are redacted', () => {
       res.end(body);
     });
     const dir = tempDir();
-    const r = await send(dir, emu, [recipientsFile(dir, 5), '-t', TEMPLATE, '--json'], { SINCH_BATCH_URL: echo.url });
+    // --new-run: no lookup before the first send, so the 400 comes from the send itself.
+    const r = await send(dir, emu, [recipientsFile(dir, 5), '-t', TEMPLATE, '--json', '--new-run'], { SINCH_BATCH_URL: echo.url });
     expect(r.code).toBe(5);
     const token = echo.received[0]!.authorization!.replace(/^Bearer /, '');
     expect(token.length).toBeGreaterThan(20);

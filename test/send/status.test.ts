@@ -10,11 +10,12 @@ afterEach(async () => {
 
 describe('batchsend status and cancel', () => {
   it('status tells the state of each batch from the journal, and from the API with --remote', async () => {
-    const emu = await emulatorFor({ faults: [{ route: 'send', kind: 'accept-then-status', status: 500 }, { route: 'list', kind: 'status', status: 500 }] });
+    const emu = await emulatorFor({ faults: [{ route: 'send', kind: 'accept-then-status', status: 500 }, { route: 'list', kind: 'status', status: 500, times: 4 }] });
     running.push(emu);
     const dir = tempDir();
     const input = recipientsFile(dir, 25);
-    const r = await send(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '1']);
+    // --new-run: no lookup before the first send; the four lookups of the unknown outcome all fail.
+    const r = await send(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '1', '--new-run']);
     expect(r.code).toBe(6);
     const local = await runCli(['status'], { cwd: dir });
     expect(local.code).toBe(6);
