@@ -13,10 +13,13 @@ type Entry = number | { readonly tag: number; readonly stored: Promise<boolean> 
  * that the timestamp check refuses them anyway. Nonces live in one bucket per timestamp second:
  * a replay carries the same timestamp (the signature covers it), so a lookup reads one bucket, and
  * expiry drops whole buckets. Both are O(1) whatever the number of callbacks; memory is bounded by
- * `capacity` (then callers answer 503 until old buckets expire).
+ * `capacity` (then callers answer 503 until old buckets expire). An index from nonce to its bucket
+ * finds a nonce reused under another timestamp too (CONTRACT.md: a reused nonce is 401), still O(1).
  */
 export class NonceMemory {
   private readonly buckets = new Map<number, Map<string, Entry>>();
+  /** Each remembered nonce's timestamp: the bucket it lives in. */
+  private readonly index = new Map<string, number>();
   private oldest: number | undefined;
   private size = 0;
 
@@ -41,12 +44,14 @@ export class NonceMemory {
       const bucket = this.buckets.get(this.oldest);
       if (bucket === undefined) continue;
       this.size -= bucket.size;
+      for (const nonce of bucket.keys()) if (this.index.get(nonce) === this.oldest) this.index.delete(nonce);
       this.buckets.delete(this.oldest);
     }
   }
 
   state(mark: Pick<SignatureMark, 'nonce' | 'timestamp'>): NonceState {
-    const entry = this.buckets.get(mark.timestamp)?.get(mark.nonce);
+    const timestamp = this.index.get(mark.nonce) ?? mark.timestamp;
+    const entry = this.buckets.get(timestamp)?.get(mark.nonce);
     if (entry === undefined) return { state: 'new' };
     return typeof entry === 'number' ? { state: 'stored', tag: entry } : { state: 'storing', ...entry };
   }
@@ -63,8 +68,9 @@ export class NonceMemory {
 
   /** Storing failed: the nonce was never used, a retry may store it. */
   forget(mark: Pick<SignatureMark, 'nonce' | 'timestamp'>): void {
-    const bucket = this.buckets.get(mark.timestamp);
-    if (bucket?.delete(mark.nonce)) this.size--;
+    const timestamp = this.index.get(mark.nonce) ?? mark.timestamp;
+    if (this.buckets.get(timestamp)?.delete(mark.nonce)) this.size--;
+    if (this.index.get(mark.nonce) === timestamp) this.index.delete(mark.nonce);
   }
 
   private set(mark: SignatureMark, entry: Entry): void {
@@ -73,5 +79,6 @@ export class NonceMemory {
     if (bucket === undefined) this.buckets.set(mark.timestamp, (bucket = new Map()));
     if (!bucket.has(mark.nonce)) this.size++;
     bucket.set(mark.nonce, entry);
+    if (!this.index.has(mark.nonce)) this.index.set(mark.nonce, mark.timestamp);
   }
 }
