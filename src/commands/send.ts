@@ -58,8 +58,8 @@ async function sendOrBuild(
     if (line !== undefined && !Number.isInteger(line)) throw new UsageError(`--test-row '${raw.testRow}' must be a line number (the header is line 1)`);
     return testSend(options, template, appId, send, { to: raw.testTo, row: line }, { io, reporter, stop: context.stop(), now: Date.now, random: Math.random });
   }
-  const state = await stateFor(options.state, io);
   if (send !== undefined) {
+    const state = await stateFor(options.state, io);
     if (send.api.api === 'v1beta') {
       reporter.warning('--api v1beta has no lookup by metadata: a run sent from elsewhere (another machine, a lost state) cannot be detected, and a batch whose answer is lost stays in doubt');
     }
@@ -123,7 +123,8 @@ async function sendOrBuild(
       reporter,
       spool === undefined ? () => undefined : (line, entry) => spool.add(line, entryJson(line, entry, options.tracking)),
       true,
-      await unsentInvalidFile(options.journal, state.where),
+      // A dry run touches the state only for --skip-invalid's invalid.csv, as validate does.
+      options.skipInvalid ? await unsentInvalidFile(options.journal, (await stateFor(options.state, io)).where) : undefined,
     );
     await spool?.close();
     const batches = batchCount(result.valid, options.batchSize);

@@ -92,7 +92,7 @@ export async function statusCommand(raw: RawJournalOptions, io: Io): Promise<num
           out.push({
             batch: index,
             batch_id: found?.[0]?.batchId ?? null,
-            status: found === undefined ? 'LOOKUP FAILED' : found.length === 0 ? 'ABSENT (safe to resend)' : `FOUND ${found.map((f) => f.status).join(', ')}`,
+            status: found === undefined ? 'LOOKUP FAILED' : found.length === 0 ? 'NOT FOUND (one empty lookup proves nothing: the index may lag; the send command proves absence before it resends)' : `FOUND ${found.map((f) => f.status).join(', ')}`,
           });
         }
       }

@@ -1,9 +1,8 @@
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.js';
 import { journalOf, jsonEvents, runCli, tempDir } from '../helpers.js';
-import { onTestFinished } from 'vitest';
 import { emulatorFor, recipientsFile, send, sleep, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 import type { EmulatorOptions } from '../../src/emulator/emulator.js';
 
@@ -11,10 +10,18 @@ import type { EmulatorOptions } from '../../src/emulator/emulator.js';
  * "Never twice, wherever it runs": the same run found from anywhere, the API as the record when
  * the local state is gone, honest lookups. Each test asserts the emulator's counts and the exit code.
  */
-/** An emulator closed when its own test ends (these tests run concurrently). */
+/**
+ * An emulator closed after the file's tests. Not per test: these tests run concurrently, and a
+ * global onTestFinished inside describe.concurrent may attach to whichever test ends first — it
+ * closed emulators under running sends.
+ */
+const emulators: Emulator[] = [];
+afterAll(async () => {
+  await Promise.all(emulators.splice(0).map((emu) => emu.close()));
+});
 async function emulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const emu = await emulatorFor(options);
-  onTestFinished(() => emu.close());
+  emulators.push(emu);
   return emu;
 }
 
