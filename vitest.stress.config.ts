@@ -7,6 +7,7 @@ export default defineConfig({
     pool: 'forks',
     // A throw-away PostgreSQL for the PostgreSQL state's tests (they fail if it cannot start).
     globalSetup: ['test/pg-setup.ts'],
+    setupFiles: ['test/cleanup-setup.ts'],
     fileParallelism: false,
   },
 });

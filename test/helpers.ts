@@ -12,8 +12,24 @@ export function fixture(name: string): string {
   return join(FIXTURES, name);
 }
 
+const madeDirs: string[] = [];
+
+/** A fresh temp directory, removed after the test file's tests (test/cleanup-setup.ts), pass or fail. */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'batchsend-test-'));
+  const dir = mkdtempSync(join(tmpdir(), 'batchsend-test-'));
+  madeDirs.push(dir);
+  return dir;
+}
+
+/** Remove every directory tempDir() made in this test file (one still mounted on is left, said). */
+export function removeTempDirs(): void {
+  for (const dir of madeDirs.splice(0)) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (error) {
+      console.warn(`could not remove ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+  }
 }
 
 /** Yield `bytes` in chunks of `size`, to exercise chunk boundaries. */
