@@ -57,7 +57,10 @@ describe(`report over ${(ROWS * 2).toLocaleString('en-US')} and ${(ROWS * 4).toL
         `report: ${ROWS} rows, ${ROWS * 2} callbacks (${(size / 2 ** 20).toFixed(0)} MiB): peak RSS ${first.rssMiB.toFixed(0)} MiB; ${ROWS * 4} callbacks: ${twice.rssMiB.toFixed(0)} MiB`,
       );
       expect(first.rssMiB).toBeLessThan(300);
-      expect(twice.rssMiB / first.rssMiB).toBeLessThan(1.15);
+      // Doubling the store adds `size` bytes of callbacks; a report that kept them would grow by
+      // several times that (parsed objects), one that streams grows by heap noise only (seen: 21 MiB
+      // for 59 MiB added at CI scale). A ratio bound was too tight at that scale.
+      expect(twice.rssMiB - first.rssMiB).toBeLessThan(size / 2 ** 20);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
