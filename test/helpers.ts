@@ -23,6 +23,7 @@ export function tempDir(): string {
 
 /** Remove every directory tempDir() made in this test file (one still mounted on is left, said). */
 export function removeTempDirs(): void {
+  sharedState = undefined;
   for (const dir of madeDirs.splice(0)) {
     try {
       rmSync(dir, { recursive: true, force: true });
@@ -73,7 +74,7 @@ export function defaultState(cwd: string | undefined): string {
   if (sharedState === undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'batchsend-state-'));
     sharedState = dir;
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    madeDirs.push(dir); // removed with the file's temp dirs: a forked worker's 'exit' is not reliable
   }
   return sharedState;
 }
