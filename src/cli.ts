@@ -331,6 +331,11 @@ async function describeFailure(error: unknown, io: Io): Promise<Failure> {
     if (e.hint !== undefined) io.stderr.write(`  ${e.hint}\n`);
     return { exitCode: e.exitCode, message: e.message, hint: e.hint };
   }
+  const { isDiskError, StorageError } = await import('./state/safe-files.js');
+  if (isDiskError(error)) {
+    // A full, read-only or refused disk is the environment, not a bug: exit 2, in words.
+    return describeFailure(new StorageError(error.path ?? 'a file', error.code!, undefined, { cause: error }), io);
+  }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   io.stderr.write(
     `batchsend: internal error — this is a bug in batchsend, please report it with the lines below.\n${detail}\n`,

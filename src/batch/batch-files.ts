@@ -34,9 +34,13 @@ export class EntrySpool {
   private readonly stream: WriteStream;
   private buffer = Buffer.allocUnsafe(SPOOL_BUFFER);
   private used = 0;
+  /** The first write error (a full or read-only disk): every later call throws it. */
+  private failure: Error | undefined;
 
   constructor(readonly path: string) {
-    this.stream = createWriteStream(path, { mode: 0o600 });
+    // 'wx': created, never opened through a link or over a file planted at the (random) name.
+    this.stream = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    this.stream.on('error', (error) => (this.failure ??= error));
   }
 
   add(line: number, entryJson: string): Promise<void> | undefined {
@@ -56,6 +60,7 @@ export class EntrySpool {
   }
 
   private async flush(): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
     if (this.used === 0) return;
     const full = this.buffer.subarray(0, this.used);
     // The stream keeps the bytes until written: the next records go to a fresh buffer.
@@ -65,10 +70,12 @@ export class EntrySpool {
   }
 
   async close(): Promise<void> {
-    if (this.stream.closed) return;
-    await this.flush();
-    this.stream.end();
-    await once(this.stream, 'close');
+    if (!this.stream.closed) {
+      await this.flush();
+      this.stream.end();
+      await once(this.stream, 'close');
+    }
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /** The spooled entries in line order, leaving out `withdrawn` lines (ascending, as preflight gives them). */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { BatchBodyBuilder, batchCount, batchShape, entryJson, type BatchShape } from '../batch/batch-body.js';
 import { EntrySpool } from '../batch/batch-files.js';
 import { chunk, lineRuns } from '../batch/chunk.js';
@@ -118,8 +118,8 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       },
       true,
       invalidScratch,
-    );
-    await spool.close();
+    ).catch((error: unknown) => scratchFailure(error, spool.path));
+    await spool.close().catch((error: unknown) => scratchFailure(error, spool.path));
     if (checked.invalid > 0 && !options.skipInvalid) {
       const plannedBatches = batchCount(checked.valid, options.batchSize);
       reporter.validated({ rows: checked.rows, valid: checked.valid, invalid: checked.invalid, duplicates: checked.duplicates, batches: plannedBatches, sms: checked.sms });
@@ -429,6 +429,14 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     await agent.close().catch(() => undefined);
     await release?.release();
   }
+}
+
+/**
+ * A disk error while spooling or writing the skipped rows (both in the state's scratch directory):
+ * exit 2 with the path — a write error names no file, so the scratch directory is named.
+ */
+function scratchFailure(error: unknown, spoolPath: string): never {
+  asStorageError(error, (error as NodeJS.ErrnoException).path ?? dirname(spoolPath));
 }
 
 /** Say what the campaign skips, and a changed template, before anything is sent. */
