@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -138,7 +138,8 @@ export class FileCallbackStore implements CallbackStore {
   /** Open for appending: created (0600, in a 0700 directory) if missing; a torn last record is cut off. */
   static async open(path: string): Promise<FileCallbackStore> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const handle = await open(path, 'a+', 0o600);
+    // Never through a link planted at the store's place (R36): O_NOFOLLOW refuses it (ELOOP, exit 2).
+    const handle = await open(path, constants.O_CREAT | constants.O_APPEND | constants.O_RDWR | constants.O_NOFOLLOW, 0o600);
     try {
       const size = await completeLength(handle);
       if (size !== (await handle.stat()).size) {

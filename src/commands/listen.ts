@@ -4,6 +4,7 @@ import { callbackReceiver, DEFAULT_LIMITS } from '../callbacks/callback-server.j
 import { NonceMemory } from '../callbacks/nonce-memory.js';
 import { openCallbackStore } from '../callbacks/store-location.js';
 import { isPostgresUrl } from '../state/postgres/connection.js';
+import { isDiskError, StorageError } from '../state/safe-files.js';
 import { UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';
 import { readSecretFile } from './emulator.js';
@@ -71,6 +72,8 @@ export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSi
     store = await openCallbackStore(journal, shared);
   } catch (error) {
     if (error instanceof UsageError) throw error;
+    // A link planted at the store, a full or read-only disk: the path and the error in words.
+    if (isDiskError(error)) throw new StorageError(error.path ?? `${journal}.callbacks.jsonl`, error.code!, 'cannot open the callback store', { cause: error });
     const e = error as NodeJS.ErrnoException;
     throw new UsageError(`callback store for ${journal}: cannot be opened (${e.code ?? e.message})`, undefined, { cause: error });
   }

@@ -67,7 +67,9 @@ export class LocalState implements State {
   }
 
   private async read(id: string): Promise<RunSummary | undefined> {
-    const bytes = await readNoFollow(join(this.runDir(id), 'run.json')).catch(() => undefined);
+    // A run.json that is a link (or unreadable) is refused, not skipped: skipping it would hide the
+    // run, and the same command would then start it again.
+    const bytes = await readNoFollow(join(this.runDir(id), 'run.json'));
     if (bytes === undefined) return undefined;
     try {
       return JSON.parse(bytes.toString('utf8')) as RunSummary;

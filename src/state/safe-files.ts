@@ -66,7 +66,7 @@ export function randomName(prefix: string): string {
 /**
  * Make sure `dir` exists as a private directory: created 0700 when missing; refused when it is a
  * symbolic link (`allowLink` for the state's root, which a user may well point elsewhere) or when
- * other users can write to it (they could plant files in it).
+ * other users — its group or everyone — can write to it (they could plant files in it).
  */
 export async function privateDir(dir: string, allowLink = false): Promise<void> {
   try {
@@ -77,8 +77,9 @@ export async function privateDir(dir: string, allowLink = false): Promise<void> 
   const info = await (allowLink ? stat(dir) : lstat(dir)).catch((error: unknown) => asStorageError(error, dir, 'cannot read'));
   if (info.isSymbolicLink()) throw new UsageError(`${dir} is a symbolic link: batchsend does not follow links inside the state`, 'remove it if you did not put it there');
   if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory`);
-  if ((info.mode & 0o002) !== 0) {
-    throw new UsageError(`${dir} is writable by other users: its files could be replaced`, `make it private (chmod 700 ${dir}) or use another --state`);
+  if ((info.mode & 0o022) !== 0) {
+    const who = (info.mode & 0o002) !== 0 ? 'every user' : 'its group';
+    throw new UsageError(`${dir} is writable by other users (${who}): its files could be replaced`, `make it private (chmod 700 ${dir}) or use another --state`);
   }
 }
 
