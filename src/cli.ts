@@ -298,7 +298,7 @@ Examples:
   $ batchsend emulator --fault send:status=503,times=2 --fault token:status=429,rate=0.1
 
 Fault routes: token, send, get, list, cancel, any. Kinds: status=N, accept-then-status=N,
-reset-before, reset-after, hang, accept-then-hang, slow=MS, accept-then-empty, empty (200 without batch_id).`,
+reset-before, reset-after, hang, accept-then-hang, slow=MS, accept-then-empty, empty (200 without batch_id), redirect[=3xx].`,
     )
     .action(async (options: Record<string, unknown>) => {
       const { emulatorCommand } = await import('./commands/emulator.js');

@@ -310,6 +310,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         if (fault.kind === 'accept-then-empty') process();
         answer(req, res, 200, {});
         return true;
+      case 'redirect':
+        answer(req, res, fault.status ?? 302, {}, { location: `https://moved.invalid${req.url ?? '/'}` });
+        return true;
       case 'hang':
       case 'accept-then-hang':
         if (fault.kind === 'accept-then-hang') process();

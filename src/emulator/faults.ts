@@ -13,6 +13,7 @@ export const FAULT_KINDS = [
   'slow', // wait delay-ms, then answer normally
   'accept-then-empty', // accept the batch, then answer 200 with no batch_id
   'empty', // answer 200 with no batch_id, nothing processed
+  'redirect', // answer this 3xx (default 302) with a Location elsewhere, nothing processed
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 

@@ -172,6 +172,12 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
         reason = 'the lookup answered 404';
         continue;
       }
+      if (answer.kind === 'redirected') {
+        // A redirect proves nothing about the batch, and every other request would be redirected too.
+        run.stopFailure ??= new UsageError(answer.message, 'check --base-url / SINCH_BATCH_URL and --region; nothing more was sent, and the same command resumes once they are right');
+        stopping = true;
+        throw new Stop(ifStopped);
+      }
       if (answer.status === 401) deps.tokens.invalidate(token); // expired: the next attempt refreshes it
       reason = `the lookup failed: ${answer.reason}`;
     }

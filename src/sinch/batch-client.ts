@@ -17,7 +17,12 @@ export type SendOutcome =
   | { kind: 'unknown'; reason: string };
 
 /** What a lookup by metadata said. */
-export type LookupAnswer = { kind: 'list'; batches: BatchStatus[] } | { kind: 'not_found' } | { kind: 'failed'; reason: string; status?: number };
+export type LookupAnswer =
+  | { kind: 'list'; batches: BatchStatus[] }
+  | { kind: 'not_found' }
+  /** A 3xx: proves nothing about the batch, and says the base URL is wrong. */
+  | { kind: 'redirected'; status: number; message: string }
+  | { kind: 'failed'; reason: string; status?: number };
 
 export interface BatchStatus {
   readonly batchId: string;
@@ -172,6 +177,7 @@ export class BatchClient {
   async lookUp(key: string, value: string, token: string, runSignal: AbortSignal): Promise<LookupAnswer> {
     const url = `${this.messagesPath}?metadataKey=${encodeURIComponent(key)}&metadataValue=${encodeURIComponent(value)}`;
     let status: number;
+    let headers: Record<string, string | string[] | undefined>;
     let text: string;
     try {
       const response = await request(url, {
@@ -183,11 +189,13 @@ export class BatchClient {
         bodyTimeout: this.options.headersTimeoutMs,
       });
       status = response.statusCode;
+      headers = response.headers;
       text = await response.body.text();
     } catch (error) {
       return { kind: 'failed', reason: `no answer (${codeOf(error)})` };
     }
     if (status === 404) return { kind: 'not_found' };
+    if (status >= 300 && status < 400) return { kind: 'redirected', status, message: redirectMessage(url, status, headers) };
     if (status < 200 || status >= 300) return { kind: 'failed', reason: `answer ${status}`, status };
     let parsed: unknown;
     try {

@@ -126,6 +126,49 @@ describe.concurrent('honest lookups', () => {
     exactlyOnce(emu, 20);
   });
 
+  it('a lookup answered 3xx before the first send proves nothing: not sent blind, exit 2 naming the URL; the next run sends once', async () => {
+    const emu = await emulator({ lookupDelayMs: 100, faults: [{ route: 'list', kind: 'redirect', status: 302, times: 100 }] });
+    const dir = tempDir();
+    const input = recipientsFile(dir, 20);
+    const r = await send(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`${emu.url}/v1/projects/${emu.credentials.projectId}/messages?metadataKey=batchsend_batch`);
+    expect(r.stderr).toContain('answered 302, a redirect to https://moved.invalid/');
+    expect(r.stderr).toContain('--base-url');
+    expect(emu.stats.sendRequests).toBe(0);
+    const journal = readFileSync(journalOf(dir), 'utf8');
+    expect(journal).not.toMatch(/"t":"(sending|accepted|rejected)"/);
+    emu.faults.clear();
+    const again = await send(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10']);
+    expect(again.code, again.stderr).toBe(0);
+    exactlyOnce(emu, 20);
+  });
+
+  it('a lookup answered 3xx after a 503: the batch stays in doubt, never resent blind (exit 2, the URL named); the resume finds it', async () => {
+    const emu = await emulator({
+      lookupDelayMs: 100,
+      faults: [
+        { route: 'send', kind: 'accept-then-status', status: 503, times: 1 },
+        { route: 'list', kind: 'redirect', status: 307, times: 100 },
+      ],
+    });
+    const dir = tempDir();
+    const input = recipientsFile(dir, 10);
+    // --new-run: no lookup before the first send, so the first lookup is the one after the 503.
+    const r = await send(dir, emu, [input, '-t', TEMPLATE, '--new-run']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('answered 307, a redirect to https://moved.invalid/');
+    expect(emu.stats.sendRequests).toBe(1);
+    const records = readFileSync(journalOf(dir), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { t: string });
+    expect(records.map((rec) => rec.t)).toEqual(['manifest', 'sending']); // no outcome: in doubt, looked up on resume
+    emu.faults.clear();
+    const again = await send(dir, emu, [input, '-t', TEMPLATE]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('the lookup found it accepted');
+    expect(emu.stats.sendRequests).toBe(1);
+    exactlyOnce(emu, 10);
+  });
+
   it('a send answered 404 first: wrong endpoint, exit 2, not recorded as rejected', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'status', status: 404, times: 1 }] });
     const dir = tempDir();

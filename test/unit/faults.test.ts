@@ -7,6 +7,7 @@ describe('parseFaultSpec', () => {
     expect(parseFaultSpec('send:status=429,retry-after=2,rate=0.2')).toEqual({ route: 'send', kind: 'status', status: 429, retryAfter: 2, rate: 0.2 });
     expect(parseFaultSpec('any:slow=1500')).toEqual({ route: 'any', kind: 'slow', delayMs: 1500 });
     expect(parseFaultSpec('send:reset-after')).toEqual({ route: 'send', kind: 'reset-after' });
+    expect(parseFaultSpec('list:redirect=301,times=2')).toEqual({ route: 'list', kind: 'redirect', status: 301, times: 2 });
   });
   it('refuses what it does not know', () => {
     expect(() => parseFaultSpec('post:status=500')).toThrow(/route/);
