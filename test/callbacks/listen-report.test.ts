@@ -13,6 +13,7 @@ afterEach(cleanUp);
 const stops = { push: (stop: () => Promise<unknown>) => cleanups.push(stop) };
 
 describe('batchsend listen', () => {
+  // R22/R23/R24: a changed byte, nonce or timestamp → 401; replayed nonce and stale timestamp refused; a signature of another length → 401, no exception
   it('stores signed callbacks and refuses tampered, wrongly signed, stale, replayed and short-signature ones (401, not stored)', async () => {
     const dir = tempDir();
     const journal = join(dir, 'run.journal.jsonl');
@@ -46,6 +47,7 @@ describe('batchsend listen', () => {
 });
 
 describe('batchsend report', () => {
+  // R25: callbacks duplicated and shuffled: recorded once, final status right
   it('maps every callback to its row — duplicated and shuffled — and writes failed rows that send accepts', async () => {
     const dir = tempDir();
     const journal = join(dir, 'run.journal.jsonl');

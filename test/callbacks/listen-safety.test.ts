@@ -60,6 +60,7 @@ describe('listen starts only when it is safe', () => {
 });
 
 describe('listen refuses strangers before reading what they send', () => {
+  // R38: unauthenticated bodies are refused before they are read
   it('answers 401 to a large unsigned body and 413 to a declared 100 MiB one after 1 KiB of it, stale timestamps too', async () => {
     const dir = scratch();
     const journal = join(dir, 'j.jsonl');
@@ -83,6 +84,7 @@ describe('listen refuses strangers before reading what they send', () => {
     expect(readFileSync(`${journal}.callbacks.jsonl`, 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
+  // R38: slow-header and slow-body clients do not starve signed callbacks
   it('a flood of 600 slow-header and 600 slow unauthenticated-body clients leaves signed callbacks answered within a second', async () => {
     const dir = scratch();
     const journal = join(dir, 'j.jsonl');

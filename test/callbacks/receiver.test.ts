@@ -35,6 +35,7 @@ async function receiver(store: CallbackStore, log: string[] = []) {
 }
 
 describe('the callback receiver', () => {
+  // R25/R37: an identical retry is stored once; a 200 only for what was stored
   it('answers 500 when the store fails, then stores the identical retry once and acknowledges further retries without a copy', async () => {
     const dir = scratch();
     const file = await FileCallbackStore.open(join(dir, 'callbacks.jsonl'));

@@ -13,6 +13,7 @@ const OUTCOMES = ['delivered', 'read', 'failed', 'pending', 'in_doubt', 'rejecte
 const sumOf = (event: Record<string, unknown>): number => OUTCOMES.reduce((total, o) => total + (event[o] as number), 0);
 
 describe('batchsend report: every row accounted for', () => {
+  // R29: reconciliation — every row exactly one outcome
   it('gives each of 33 rows one outcome: delivered/failed, rejected with the API message, invalid, duplicate; --failed and --rows', async () => {
     const dir = scratch();
     const journal = join(dir, 'run.journal.jsonl');

@@ -14,6 +14,7 @@ const SECRET = 'torn-secret';
 const root = process.getuid?.() === 0;
 
 describe.skipIf(!root)('listen on a disk that fills up (a 512 KiB tmpfs)', () => {
+  // R37: listen with a full disk, then space back: every 200 is one intact stored callback
   it('answers 500 to what it could not store, cuts the torn write off, stores the retries once space is back: acknowledged => in the report', async () => {
     const dir = scratch();
     const disk = join(dir, 'disk');

@@ -59,6 +59,7 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     state = await backend.state();
   });
 
+  // R39: a fixed row re-sent reaches only that row
   it('a fixed row re-sent under the campaign reaches only that row', async () => {
     const emu = await emulator();
     const dir = workDir();
@@ -91,6 +92,7 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(outcomes.filter((l) => l.includes(`already_sent,sent by run ${firstRun} of the campaign`))).toHaveLength(19);
   });
 
+  // R39: added and reordered rows: only recipients never accepted are sent
   it('a grown file reaches only the new rows; the same list in another order, another batch size and a new template reaches nobody', async () => {
     const emu = await emulator();
     const dir = workDir();
@@ -120,6 +122,7 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(again.stderr).toMatch(/the template differs from the one of run/);
   });
 
+  // R40: two machines, one campaign (local and PostgreSQL state): one sends, the other refuses naming the holder
   it('two runs of one campaign started at the same moment on two machines: one sends, the other refuses naming the holder', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 300, rate: 1 }] });
     const [a, b] = [workDir(), workDir()];
@@ -135,6 +138,7 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(emu.stats.recipientsAcceptedTwice).toBe(0);
   });
 
+  // R40: a killed runner's lock is free at once
   it('a runner SIGKILLed mid-run: its campaign is free for the next run, which sends each recipient once', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
     const dir = workDir();
@@ -158,6 +162,7 @@ describe.each(backends)('campaigns on the $name', (backend) => {
 describe('a shared PostgreSQL state', () => {
   const emulator = emulatorsClosedAfterEach();
 
+  // R39: another machine sharing the state sends only the rest
   it('an interrupted run continued from a second machine (own folder, no local files) sends each recipient once', async () => {
     const db = await freshDatabase();
     dbs.push(db.drop);

@@ -52,6 +52,7 @@ describe('batchsend send --dry-run', () => {
     ]);
   });
 
+  // R9: deterministic chunking — the same input gives byte-identical batches; another input, other ones
   it('builds byte-identical bodies when run again, and other ones when the input changes', async () => {
     const dir = tempDir();
     const input = writeRows(dir, 30);

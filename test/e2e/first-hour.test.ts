@@ -83,6 +83,7 @@ describe('files as users have them', () => {
     expect(r.stderr).toContain('columns are: SMS, first_name');
   });
 
+  // R16: a Windows-1252 file is refused (with the way to read it), then read with --encoding
   it('a Windows-1252 file: refused with the way to read it, then read with --encoding windows-1252', async () => {
     const latin = Buffer.concat([Buffer.from('SMS,first_name\n+46701234567,J'), Buffer.from([0xf6]), Buffer.from('rg '), Buffer.from([0x80, 0x0a])]);
     const dir = workspace({ 't.json': template('Hi ${first_name}'), 'r.csv': latin });
@@ -108,6 +109,7 @@ describe('files as users have them', () => {
     }
   });
 
+  // R26: a secret file readable by others is refused with how to fix it
   it('a secret file readable by others (a Kubernetes or Docker mount) is refused with how to fix it', async () => {
     const dir = workspace({ 't.json': template('Hi'), 'r.csv': 'SMS\n+46701234567\n', secret: 'k-secret\n' });
     chmodSync(join(dir, 'secret'), 0o644);

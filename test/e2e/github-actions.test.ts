@@ -21,6 +21,7 @@ function expectNdjson(stdout: string): void {
 }
 
 describe('under GitHub Actions (GITHUB_ACTIONS=true)', () => {
+  // R28: every token is registered with ::add-mask:: before other output
   it('masks every token issued, on stderr only; --json stdout stays NDJSON and holds no token', async () => {
     // Tokens that live 2 s are refreshed every second: a run of a few seconds gets several.
     const emu = await emulator({ tokenTtlSeconds: 2, faults: [{ route: 'send', kind: 'slow', delayMs: 700, rate: 1 }] });

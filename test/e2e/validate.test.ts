@@ -39,6 +39,7 @@ describe('batchsend validate', () => {
     expect(r.stderr).toContain("column 'city' is not used by the template: it is not sent");
   });
 
+  // R19: every bad row reported as file:line: reason
   it('stops on invalid rows: exit 3, each problem as file:line: reason, nothing else', async () => {
     const r = await runCli(['validate', 'fixtures/row-errors.csv', '-t', T]);
     expect(r.code).toBe(3);
@@ -137,6 +138,7 @@ describe('batchsend validate', () => {
     expect(missing.stderr).toContain('needs --format');
   });
 
+  // R20: duplicates reported once, the first kept
   it('reports duplicates, keeps the first, and counts them', async () => {
     const r = await runCli(['validate', 'fixtures/duplicates.csv', '-t', T, '--json']);
     expect(r.code).toBe(0);

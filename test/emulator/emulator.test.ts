@@ -211,6 +211,7 @@ async function webhookServer(failFirst = 0): Promise<{ url: string; received: Re
 }
 
 describe('delivery callbacks', () => {
+  // R22: Sinch's published test vector
   it('signs the published test vector as the reference says', () => {
     const body =
       '{"app_id":"","accepted_time":"2021-10-18T17:49:13.813615Z","project_id":"e2df3a34-a71b-4448-9db5-a8d2baad28e4","contact_create_notification":{"contact":{"id":"01FJA8B466Y0R2GNXD78MD9SM1","channel_identities":[{"channel":"SMS","identity":"48123456789","app_id":""}],"display_name":"New Test Contact","email":"new.contact@email.com","external_id":"","metadata":"","language":"EN_US"}},"message_metadata":""}';

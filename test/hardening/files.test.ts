@@ -21,6 +21,7 @@ function filesUnder(dir: string): string[] {
 const SECRET_PATTERNS = [/demo-key-secret/, /whsec-abc/, /eyJ[\w-]+\.eyJ[\w-]+\./, /authorization/i, /Bearer /];
 
 describe('secrets and files', () => {
+  // R27: no secret or token in any output or file
   it('files are created readable by the owner only, and no secret or token is in any output or file', async () => {
     const dir = tempDir();
     const work = join(dir, 'work');

@@ -13,6 +13,7 @@ import { RUNS } from './runs.js';
 const anyText = fc.string({ unit: 'grapheme', maxLength: 30 });
 
 describe('properties', () => {
+  // R18: CSV round-trip for any unicode, any chunking
   it('CSV written by csv-stringify reads back with the same fields, for any unicode, any chunking', async () => {
     const row = fc.tuple(anyText, anyText, anyText);
     await fc.assert(
@@ -47,6 +48,7 @@ describe('properties', () => {
     );
   });
 
+  // R9: batching is a pure function of the rows and the size
   it('batching N rows gives ceil(N/size) batches covering every row once, in order, as valid JSON bodies', async () => {
     const template = parseTemplate('t.json', JSON.stringify({ app_id: 'A', message: { text_message: { text: 'Hi ${n}' } } }));
     await fc.assert(

@@ -8,6 +8,7 @@ import { emulatorFor, recipientsFile, send, sleep, spawnSend, TEMPLATE, until } 
  * resume. Every time: every recipient accepted exactly once.
  */
 describe('hard kill, then resume', () => {
+  // R1/R2: SIGKILL at 20 moments, resumed each time
   it('never sends a recipient twice and never loses one, at 20 kill points', async () => {
     const rows = 120;
     const outcomes: string[] = [];

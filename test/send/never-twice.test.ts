@@ -33,6 +33,7 @@ function exactlyOnce(emu: Emulator, rows: number): void {
 const ARGS = ['-t', TEMPLATE, '--batch-size', '500'];
 
 describe.concurrent('the same run, wherever the command runs', () => {
+  // R30: another working directory, a symlinked path
   it('from a second working directory and through a symlinked path: one run, nothing sent again', async () => {
     const emu = await emulator({ lookupDelayMs: 100 });
     const dir = tempDir();
@@ -53,6 +54,7 @@ describe.concurrent('the same run, wherever the command runs', () => {
     expect(runs[0]).toMatchObject({ event: 'run', state: 'finished', accepted: 2500, recipients: 2500, input_name: 'people.csv', template_name: 'template.json' });
   }, 120_000);
 
+  // R30: the state deleted
   it('after the state was deleted: every batch is found by its tag, none sent again', async () => {
     const emu = await emulator({ lookupDelayMs: 100 });
     const dir = tempDir();
@@ -67,6 +69,7 @@ describe.concurrent('the same run, wherever the command runs', () => {
     exactlyOnce(emu, 2500);
   });
 
+  // R30: a fresh state on another machine after a partial run
   it('a fresh state ("another machine") after a partial run sends only what the API does not hold', async () => {
     const emu = await emulator({ lookupDelayMs: 100, faults: [{ route: 'send', kind: 'slow', delayMs: 300, times: 100 }] });
     const dir = tempDir();
@@ -87,6 +90,7 @@ describe.concurrent('the same run, wherever the command runs', () => {
 });
 
 describe.concurrent('honest lookups', () => {
+  // R31: a lagging index is not proof of absence
   it('accepted, answered 503, index 5 s behind, --lookup-settle 8: found, never sent twice', async () => {
     const emu = await emulator({ lookupDelayMs: 5000, faults: [{ route: 'send', kind: 'accept-then-status', status: 503, times: 1 }] });
     const dir = tempDir();
@@ -97,6 +101,7 @@ describe.concurrent('honest lookups', () => {
     exactlyOnce(emu, 1000);
   });
 
+  // R31: a resend that did duplicate is found before the run ends (exit 6)
   it('an index lagging longer than the settle: the resend is found to be a second batch, reported sent twice (exit 6)', async () => {
     const emu = await emulator({ lookupDelayMs: 4000, faults: [{ route: 'send', kind: 'accept-then-status', status: 503, times: 1 }] });
     const dir = tempDir();
@@ -112,6 +117,7 @@ describe.concurrent('honest lookups', () => {
     expect(status.stdout).toContain('sent twice');
   });
 
+  // R31: a 404 proves nothing (here: the wrong endpoint, exit 2)
   it('a lookup answered 404 before anything was accepted: wrong endpoint, exit 2, nothing sent or rejected', async () => {
     const emu = await emulator({ faults: [{ route: 'list', kind: 'status', status: 404, times: 100 }] });
     const dir = tempDir();
@@ -126,6 +132,7 @@ describe.concurrent('honest lookups', () => {
     exactlyOnce(emu, 20);
   });
 
+  // R31: a 3xx proves nothing
   it('a lookup answered 3xx before the first send proves nothing: not sent blind, exit 2 naming the URL; the next run sends once', async () => {
     const emu = await emulator({ lookupDelayMs: 100, faults: [{ route: 'list', kind: 'redirect', status: 302, times: 100 }] });
     const dir = tempDir();
@@ -144,6 +151,7 @@ describe.concurrent('honest lookups', () => {
     exactlyOnce(emu, 20);
   });
 
+  // R31: a 3xx proves nothing: in doubt, not resent
   it('a lookup answered 3xx after a 503: the batch stays in doubt, never resent blind (exit 2, the URL named); the resume finds it', async () => {
     const emu = await emulator({
       lookupDelayMs: 100,
@@ -181,6 +189,7 @@ describe.concurrent('honest lookups', () => {
     exactlyOnce(emu, 20);
   });
 
+  // R32: 2xx without batch_id, stored: found, not sent again
   it('a 2xx without batch_id whose batch was stored: found by the lookup, not sent again', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'accept-then-empty', times: 1 }] });
     const dir = tempDir();
@@ -190,6 +199,7 @@ describe.concurrent('honest lookups', () => {
     exactlyOnce(emu, 10);
   });
 
+  // R32: 2xx without batch_id, not stored: never recorded accepted unless found
   it('a 2xx without batch_id and nothing stored: proved absent, sent once more — never counted accepted unsent', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'empty', times: 1 }] });
     const dir = tempDir();
@@ -199,6 +209,7 @@ describe.concurrent('honest lookups', () => {
     exactlyOnce(emu, 10);
   });
 
+  // R31: a failing lookup proves nothing: not sent blind
   it('a lookup that keeps failing before the first send: not sent blind (not_sent, exit 5), the next run sends it', async () => {
     const emu = await emulator({ faults: [{ route: 'list', kind: 'status', status: 503, times: 4 }] });
     const dir = tempDir();
@@ -212,6 +223,7 @@ describe.concurrent('honest lookups', () => {
     exactlyOnce(emu, 10);
   });
 
+  // R13: a signal during the settle wait
   it('SIGINT while waiting out the lookup settle: exit 130 with the resume line; the resume sends it once', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'status', status: 500, times: 1 }] });
     const dir = tempDir();
@@ -230,6 +242,7 @@ describe.concurrent('honest lookups', () => {
 });
 
 describe.concurrent('journal integrity', () => {
+  // R34: another journal format version
   it('a journal of another format version is refused (exit 2), nothing sent', async () => {
     const emu = await emulator();
     const dir = tempDir();
@@ -241,6 +254,7 @@ describe.concurrent('journal integrity', () => {
     expect(emu.stats.sendRequests).toBe(0);
   });
 
+  // R34: an unknown record type
   it('a record of an unknown kind is refused (exit 2), nothing sent', async () => {
     const emu = await emulator();
     const dir = tempDir();
@@ -255,6 +269,7 @@ describe.concurrent('journal integrity', () => {
     expect(emu.stats.sendRequests).toBe(2);
   });
 
+  // R34/R10: a damaged record in the middle: looked up, never resent blind
   it('a damaged record: its batch is looked up, never resent blind', async () => {
     const emu = await emulator({ lookupDelayMs: 50 });
     const dir = tempDir();

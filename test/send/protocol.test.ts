@@ -198,6 +198,7 @@ describe('a deadline on every request, the token included', () => {
 });
 
 describe('answers are read up to a few MiB', () => {
+  // R38: the client reads at most a few MiB of any answer
   it('a huge error answer to a send is cut short: outcome unknown, and reading stops near the limit', async () => {
     const server = await fakeServer((_req, res) => endless(res, 500, 256 << 20));
     const outcome = await clientFor(server.url).send(Buffer.from('{}'), 'token', new AbortController().signal);
@@ -218,6 +219,7 @@ describe('answers are read up to a few MiB', () => {
 });
 
 describe('credentials echoed by a server are redacted', () => {
+  // R27: a credential echoed by the server is redacted everywhere
   it('a 400 whose message repeats the Authorization header: the token is in no output or journal', async () => {
     const emu = await emulator();
     const echo = await fakeServer((req, res) => {

@@ -116,6 +116,7 @@ describe('proxies', () => {
 });
 
 describe('network failures say which host and what to do', () => {
+  // R4: a DNS failure proves nothing was sent: not sent (exit 5), the host named
   it('DNS: the host that does not resolve is named', async () => {
     const emu = await emulator();
     const dir = workDir();
@@ -126,6 +127,7 @@ describe('network failures say which host and what to do', () => {
   });
 
   const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+  // R4: a TLS handshake failure proves nothing was sent
   it.skipIf(!hasOpenssl)('TLS: an unknown CA names the host and NODE_EXTRA_CA_CERTS; with it, and through HTTPS_PROXY, the send completes', async () => {
     const emu = await emulator();
     const dir = workDir();

@@ -12,6 +12,7 @@ function expectNoSecrets(...texts: string[]): void {
 }
 
 describe('batchsend send', () => {
+  // R29: rows in = accepted + rejected + invalid + duplicates + not sent + in doubt, said in the summary
   it('sends every valid row once, with one token, exactly the bodies of the dry run; a second run sends nothing', async () => {
     const emu = await emulator();
     const dir = tempDir();
@@ -56,6 +57,7 @@ describe('batchsend send', () => {
     expect(r.stderr).not.toContain('no-such-file');
   });
 
+  // R19: validation before any send: zero POSTs, zero token requests
   it('sends nothing when a row is invalid (exit 3)', async () => {
     const emu = await emulator();
     const dir = tempDir();
@@ -67,6 +69,7 @@ describe('batchsend send', () => {
     expect(r.stderr).toContain('5 of 7 rows are invalid: nothing was sent');
   });
 
+  // R9: a changed input is refused on resume (exit 2) unless a new run is asked for
   it('refuses a journal whose input changed, unless --new-run', async () => {
     const emu = await emulator();
     const dir = tempDir();
@@ -86,6 +89,7 @@ describe('batchsend send', () => {
     expect(readdirSync(join(dir, '.batchsend-state', 'runs'))).toHaveLength(2);
   });
 
+  // R26: no plain secret flag; env/stdin/0600 file work; a group-readable file is refused
   it('the key secret is never a plain flag; a secret file must be 0600', async () => {
     const emu = await emulator();
     const dir = tempDir();
@@ -106,6 +110,7 @@ describe('batchsend send', () => {
     expect(emu.stats.acceptedRecipients).toBe(2);
   });
 
+  // R28: ::add-mask:: on stderr, never on stdout
   it('under GitHub Actions, masks the token on stderr, never on stdout', async () => {
     const emu = await emulator();
     const dir = tempDir();

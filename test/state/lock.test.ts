@@ -35,6 +35,7 @@ async function end(child: ChildProcess): Promise<void> {
 }
 
 describe('the run lock across processes', () => {
+  // R33: 8 racing processes, 20 rounds, half over a dead owner: exactly one gets the lock
   it('raced by 8 processes at once, 20 times — half of them over the lock of a dead owner: exactly one gets it', async () => {
     const dir = tempDir();
     const script = join(dir, 'holder.mjs');
@@ -56,6 +57,7 @@ describe('the run lock across processes', () => {
     }
   }, 180_000);
 
+  // R33: a lock held in another PID namespace is refused, naming the owner
   it('held in another PID namespace (unshare): refused as not judgeable, naming the owner; --force-unlock only once it is gone', async () => {
     const dir = tempDir();
     const script = join(dir, 'holder.mjs');
@@ -76,6 +78,7 @@ describe('the run lock across processes', () => {
     await forced.release();
   }, 60_000);
 
+  // R33: an empty lock file is not stale
   it('an empty or unreadable lock file is not taken as stale', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'r'));

@@ -24,6 +24,7 @@ async function startListener(dir: string, journal: string, port: number) {
 }
 
 describe(`callbacks under load: ${CALLBACKS.toLocaleString('en-US')}`, () => {
+  // R37: acknowledged ⇒ stored, across a SIGKILL and restart
   it('every valid callback acknowledged is stored, every bad one refused, across a SIGKILL and restart', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'secret'), SECRET);

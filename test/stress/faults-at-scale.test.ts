@@ -36,6 +36,7 @@ async function untilDone(dir: string, emu: Emulator, input: string): Promise<{ r
 }
 
 describe(`faults at scale: ${ROWS.toLocaleString('en-US')} rows`, () => {
+  // R29/R3/R4/R5/R7: every fault kind at scale, every row reconciled
   it('a mixed 5% of every fault kind and a token that expires every 3 s: nobody twice, nobody missing, every row reconciled', async () => {
     const emu = await startEmulator({ fast: true, tokenTtlSeconds: 3, faults: MIXED, trackRecipients: true, keepBodies: false });
     try {

@@ -28,6 +28,7 @@ async function peakRss(rows: number): Promise<number> {
 }
 
 describe('backpressure', () => {
+  // R21: backpressure — memory bounded against a slow server
   it('memory stays flat as the file grows (5x, or STRESS_MEMORY_ROWS), against a slow server', async () => {
     const smallRows = scaled(200_000, 20_000);
     const small = await peakRss(smallRows);

@@ -26,6 +26,7 @@ async function report(dir: string, journal: string): Promise<{ event: Record<str
 }
 
 describe(`report over ${(ROWS * 2).toLocaleString('en-US')} and ${(ROWS * 4).toLocaleString('en-US')} callbacks of ${ROWS.toLocaleString('en-US')} rows`, () => {
+  // R38: report runs on a store of any size in bounded memory
   it('accounts for every row, and its memory does not grow with the callbacks', async () => {
     const dir = tempDir();
     try {

@@ -13,6 +13,7 @@ describe('backoff (R8)', () => {
     );
   });
 
+  // R5: Retry-After in both forms (seconds, HTTP date)
   it('reads Retry-After as seconds or an HTTP date', () => {
     const now = Date.parse('2026-11-27T00:00:00Z');
     expect(retryAfterMs('2', now)).toBe(2000);

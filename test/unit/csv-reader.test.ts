@@ -45,12 +45,14 @@ describe('readCsv', () => {
     await expect(read('a, b ,b\n1,2,3\n')).rejects.toThrow(/names 'b' twice/);
   });
 
+  // R17: an unclosed quote fails loudly at the line where its record starts
   it('reports a quote never closed at the line where its record starts', async () => {
     const error = await read('a,b\n1,2\n3,"x\n5,6\n7,8\n').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputFileError);
     expect((error as Error).message).toBe('r.csv:3: a quoted field that starts here is never closed');
   });
 
+  // R16: Latin-1 bytes without --encoding are refused with their line, not mangled
   it('reports invalid UTF-8 at its line', async () => {
     const bytes = Buffer.concat([Buffer.from('a,b\n1,2\n3,'), Buffer.from([0xff]), Buffer.from('\n')]);
     for (const size of [1, 4, 1 << 16]) {

@@ -9,6 +9,7 @@ async function decode(bytes: Buffer, size?: number): Promise<string> {
 }
 
 describe('decodeToUtf8', () => {
+  // R16: a UTF-8 BOM is dropped, the first column stays readable
   it('passes UTF-8 through and drops a UTF-8 BOM', async () => {
     expect(await decode(Buffer.from('a,b\nÅsa,é\n'))).toBe('a,b\nÅsa,é\n');
     expect(await decode(Buffer.from('\ufeffa,b\n'))).toBe('a,b\n');
@@ -19,6 +20,7 @@ describe('decodeToUtf8', () => {
     for (const size of [1, 2, 3, 5, 7]) expect(await decode(Buffer.from(text), size)).toBe(text);
   });
 
+  // R16: UTF-16 LE/BE with a BOM are read
   it('reads UTF-16 LE and BE with a BOM', async () => {
     const text = 'SMS,name\r\n+46701234567,Åsa 😀\r\n';
     const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);

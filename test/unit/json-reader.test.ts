@@ -64,6 +64,7 @@ describe('depth and a sink that waits', () => {
     expect(lines.map((r) => [r.line, r.error])).toEqual([[1, undefined], [2, 'nested deeper than 64 levels'], [3, undefined]]);
   });
 
+  // R21: the reader pauses while the sink (the sends) waits
   it('waits for a sink that returns a promise before reading the next chunk, and keeps the rows in order', async () => {
     for (const read of [readJsonArray, readJsonLines] as const) {
       const order: number[] = [];

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NonceMemory } from '../../src/callbacks/nonce-memory.js';
 
 describe('NonceMemory', () => {
+  // R23: a nonce is used once within the window
   it('knows a nonce reused under another timestamp, and forgets it once its second leaves the window', () => {
     const memory = new NonceMemory(300, 1000);
     memory.expire(1000);

@@ -42,10 +42,12 @@ describe('normalisePhone', () => {
   it('keeps a valid E.164 number as it is', () => {
     expect(normalisePhone('+46701234567', undefined)).toEqual({ ok: true, e164: '+46701234567' });
   });
+  // R20: E.164 normalisation of formatted numbers
   it('drops spaces, dashes, dots and parentheses, and reads 00 as +', () => {
     expect(normalisePhone(' +46 (70) 123-45.67 ', undefined)).toEqual({ ok: true, e164: '+46701234567' });
     expect(normalisePhone('0046701234567', undefined)).toEqual({ ok: true, e164: '+46701234567' });
   });
+  // R20: a national number with a default country
   it('reads a national number with --default-country', () => {
     expect(normalisePhone('070-123 45 67', 'SE')).toEqual({ ok: true, e164: '+46701234567' });
     expect(normalisePhone('(201) 555-0123', 'US')).toEqual({ ok: true, e164: '+12015550123' });
@@ -55,6 +57,7 @@ describe('normalisePhone', () => {
     expect(result.ok).toBe(false);
     expect(!result.ok && result.reason).toMatch(/--default-country/);
   });
+  // R20: text around a number ('Call me: …') is rejected, not extracted
   it('rejects text, short numbers and invalid numbers', () => {
     expect(normalisePhone('call me', undefined).ok).toBe(false);
     expect(normalisePhone('+4670', undefined).ok).toBe(false);

@@ -65,6 +65,7 @@ describe('RowChecker, CSV rows', () => {
     [['', 'Ann', 'A-1'], 'no recipient: contact_id and every channel column are empty'],
     [['+4670', 'Ann', 'A-1'], "SMS: '+4670' is not a valid phone number"],
     [['0701234567', 'Ann', 'A-1'], '--default-country'],
+    // R17: a ragged row is reported (its field count), never padded
     [['+46701234567', 'Ann'], 'has 2 fields, the header has 3'],
   ])('rejects %j: %s', (values, reason) => {
     const { c } = checker(['SMS', 'first_name', 'order_id']);
