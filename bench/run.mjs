@@ -3,7 +3,8 @@
 // a bare commander script; CSV, JSONL and JSON validate against csv-parse alone, JSON.parse per
 // line and a minimal streaming scanner; peak RSS at 5M rows against 1M; a send of 1M rows against
 // a naive loop (wall and CPU); a paced send against the queue's drain rate. Files are generated
-// into bench/data/ once and reused. `--quick`: smaller files, fewer runs; `--repeats N`.
+// into bench/data/ once and reused. `--quick`: smaller files, fewer runs; `--repeats N`; `--only
+// startup,csv,…`: some parts alone.
 import { cpus, loadavg } from 'node:os';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -148,12 +149,16 @@ console.log(
   `machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, node ${process.version}, load average ${loadavg().map((l) => fmt(l, 1)).join(' ')} at the start; ` +
     `medians of ${repeats} runs alternating the compared commands. The machine is shared: figures are noisy, compare ratios within one run.`,
 );
-await startup(repeats * 3);
-await csvBench(rows, repeats);
-await jsonBench(rows, repeats);
-await memoryBench(rows, rows * 5, 1);
-await sendBench(rows);
-await pacedBench(5000, quick ? 25_000 : 60_000);
-await floodBench(quick ? 10 : 30);
-await listenBench(Number(process.env.BENCH_LISTEN_SECONDS ?? (quick ? 20 : 60)));
-await reportBench(rows, quick);
+// `--only startup,csv,json,memory,send,paced,flood,listen,report`: run those parts alone.
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg === -1 ? undefined : new Set(process.argv[onlyArg + 1].split(','));
+const part = (name) => only === undefined || only.has(name);
+if (part('startup')) await startup(repeats * 3);
+if (part('csv')) await csvBench(rows, repeats);
+if (part('json')) await jsonBench(rows, repeats);
+if (part('memory')) await memoryBench(rows, rows * 5, 1);
+if (part('send')) await sendBench(rows);
+if (part('paced')) await pacedBench(5000, quick ? 25_000 : 60_000);
+if (part('flood')) await floodBench(quick ? 10 : 30);
+if (part('listen')) await listenBench(Number(process.env.BENCH_LISTEN_SECONDS ?? (quick ? 20 : 60)));
+if (part('report')) await reportBench(rows, quick);

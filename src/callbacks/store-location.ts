@@ -1,5 +1,5 @@
-import { isPostgresUrl, PostgresState, type PgEnvironment } from '../state/postgres/connection.js';
-import { PostgresCallbackStore } from '../state/postgres/callbacks.js';
+import type { PgEnvironment } from '../state/postgres/connection.js';
+import { isPostgresUrl } from '../state/state-url.js';
 import { FileCallbackStore, type CallbackStore } from './callback-store.js';
 
 /** Where a run's callbacks live: the one place `listen` and `report` agree on. */
@@ -14,6 +14,8 @@ export function callbacksPath(journal: string): string {
  */
 export async function openCallbackStore(journal: string | undefined, state?: { location: string; env: PgEnvironment }): Promise<CallbackStore> {
   if (state !== undefined && isPostgresUrl(state.location)) {
+    // Loaded only for a PostgreSQL state: a local one never loads the driver.
+    const [{ PostgresState }, { PostgresCallbackStore }] = await Promise.all([import('../state/postgres/connection.js'), import('../state/postgres/callbacks.js')]);
     return new PostgresCallbackStore(await PostgresState.open(state.location, state.env), SHARED_PLACE, true);
   }
   if (journal === undefined) throw new Error('a local callback store needs the journal — this is a bug');

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { callbackReceiver, DEFAULT_LIMITS } from '../callbacks/callback-server.js';
 import { NonceMemory } from '../callbacks/nonce-memory.js';
 import { openCallbackStore } from '../callbacks/store-location.js';
-import { isPostgresUrl } from '../state/postgres/connection.js';
+import { isPostgresUrl } from '../state/state-url.js';
 import { isDiskError, StorageError } from '../state/safe-files.js';
 import { UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { CallbackStore } from '../callbacks/callback-store.js';
 import { CallbackJoin, identityKey, OUTCOMES, type Outcome, type RowOutcome } from '../callbacks/row-outcomes.js';
 import { openCallbackStore } from '../callbacks/store-location.js';
-import { isPostgresUrl } from '../state/postgres/connection.js';
+import { isPostgresUrl } from '../state/state-url.js';
 import { UsageError } from '../exit-codes.js';
 import { readCsv } from '../input/csv-reader.js';
 import { decodeToUtf8 } from '../input/decode.js';

@@ -57,10 +57,8 @@ export function recipientKey(recipient: Recipient): { key: string; space: number
   return { key: identities.map((i) => `${i.channel}\u0000${i.identity}`).join('\u0001'), space: 0x3ff };
 }
 
-const metadataObject = z.record(z.string(), z.unknown());
-
 /** The API's `Recipient`: a contact id, or channel identities. */
-export const recipientSchema = z.union([
+const buildRecipientSchema = () => z.union([
   // identified_by first: the common form (DISPATCH apps allow only it), so zod rarely tries both.
   z.strictObject({
     identified_by: z.strictObject({
@@ -72,10 +70,20 @@ export const recipientSchema = z.union([
   z.strictObject({ contact_id: z.string().trim().min(1, 'contact_id must not be empty') }),
 ]);
 
-/** An API-shaped row: `{"recipient": {...}, "parameters": {...}}` as in `recipient_and_params`. */
-export const apiShapedRowSchema = z.strictObject({
-  recipient: recipientSchema,
-  parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
-  message_metadata: metadataObject.optional(),
-  conversation_metadata: metadataObject.optional(),
-});
+const buildApiShapedRowSchema = () =>
+  z.strictObject({
+    recipient: buildRecipientSchema(),
+    parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+    message_metadata: z.record(z.string(), z.unknown()).optional(),
+    conversation_metadata: z.record(z.string(), z.unknown()).optional(),
+  });
+
+let apiShapedRow: ReturnType<typeof buildApiShapedRowSchema> | undefined;
+
+/**
+ * The schema of an API-shaped row: `{"recipient": {...}, "parameters": {...}}` as in
+ * `recipient_and_params`. Built on first use: most files never hold such a row.
+ */
+export function apiShapedRowSchema(): ReturnType<typeof buildApiShapedRowSchema> {
+  return (apiShapedRow ??= buildApiShapedRowSchema());
+}

@@ -2,7 +2,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../exit-codes.js';
 import { LocalState } from './local-state.js';
 import type { HostIdentity } from './lock.js';
-import { isPostgresUrl } from './postgres/connection.js';
+import { isPostgresUrl } from './state-url.js';
 import type { State } from './state.js';
 
 type Env = Readonly<Record<string, string | undefined>>;

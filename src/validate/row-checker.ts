@@ -218,7 +218,7 @@ export class RowChecker {
   }
 
   private checkApiShaped(object: Record<string, unknown>): RowResult {
-    const parsed = apiShapedRowSchema.safeParse(object);
+    const parsed = apiShapedRowSchema().safeParse(object);
     if (!parsed.success) return { ok: false, message: describeIssues(parsed.error, '').join('; ') };
     const row = parsed.data;
     const problems: string[] = [];

@@ -7,10 +7,7 @@ import { MIGRATIONS } from './migrations.js';
  * message about it free of the password (the URL's, or PGPASSWORD's).
  */
 
-/** `postgres://` or `postgresql://`: the state lives in PostgreSQL. */
-export function isPostgresUrl(state: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(state);
-}
+export { isPostgresUrl } from '../state-url.js';
 
 /** The URL as it may be printed: any password replaced by `***`. */
 export function redactUrl(url: string): string {
