@@ -2,6 +2,7 @@ import { CsvError, Parser } from 'csv-parse';
 import { InputFileError } from '../exit-codes.js';
 import { EncodingError } from './decode.js';
 import type { RecordSink } from './record-sink.js';
+import { FastCsvScanner } from './csv-scan.js';
 
 const MAX_RECORD_BYTES = 1 << 20;
 const NEWLINE = 0x0a;
@@ -162,6 +163,8 @@ export async function readCsv(
   file: string,
   given: string | undefined,
   sink: RecordSink,
+  /** false: csv-parse alone reads the whole file (the reference the fast path is tested against). */
+  fastPath = true,
 ): Promise<CsvReadInfo> {
   let delimiter = given;
   if (delimiter === undefined) {
@@ -174,20 +177,8 @@ export async function readCsv(
       throw error;
     }
   }
-  const parser = new Parser({
-    delimiter,
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: true,
-    max_record_size: MAX_RECORD_BYTES,
-  });
-  // csv-parse's stream wrapper pushes records through an object-mode stream; calling its parser
-  // core directly lets us read its byte offset at the moment each record completes.
-  const api = (parser as unknown as { api: CsvParserCore }).api;
-  const counter = new LineCounter();
   let lastLine = 0;
   let haveHeader = false;
-  let offset = 0;
   let headerLength = 0;
   let trailingEmptyColumns = 0;
   let emptyRows = 0;
@@ -196,11 +187,9 @@ export async function readCsv(
   // are collected and awaited after each chunk.
   let waits: Promise<void>[] | undefined;
 
-  const push = (values: string[]): void => {
-    const end = parser.info.bytes;
-    const line = counter.lineAt(end - 1);
-    const start = line - lastLine > 1 ? line - countNewlines(values) : line;
-    lastLine = line;
+  /** One record that starts at line `start` and ends at line `end`. */
+  const record = (start: number, end: number, values: string[]): void => {
+    lastLine = end;
     if (!haveHeader) {
       haveHeader = true;
       const names = checkHeader(file, values);
@@ -229,33 +218,96 @@ export async function readCsv(
     await Promise.all(pending);
   };
 
-  const fail = (error: unknown): never => {
-    if (error instanceof CsvError) {
-      throw new InputFileError(file, lastLine + 1, describeCsvError(error), { cause: error });
+  // The fast path reads until it meets a record it is not sure of; csv-parse reads from there.
+  const fast = fastPath && FastCsvScanner.reads(delimiter) ? new FastCsvScanner(delimiter) : undefined;
+  const fastRecord = (line: number, values: string[]): void => record(line, line + countNewlines(values), values);
+  let careful: CarefulReader | undefined = fast === undefined ? new CarefulReader(file, delimiter, undefined, 1, record, () => lastLine) : undefined;
+
+  const feed = (chunk: Buffer | undefined, final: boolean): void => {
+    if (careful === undefined) {
+      const handOver = fast!.feed(chunk, final, fastRecord);
+      if (handOver === undefined) return;
+      careful = new CarefulReader(file, delimiter, handOver.lineEnd, handOver.line, record, () => lastLine);
+      careful.parse(handOver.rest, false);
+      if (final) careful.parse(undefined, true);
+      return;
     }
-    throw error;
+    careful.parse(chunk, final);
   };
 
   try {
     for await (const chunk of source) {
-      counter.add(chunk, offset);
-      offset += chunk.length;
-      const error = api.parse(chunk, false, push, noop);
-      if (error !== undefined) fail(error);
+      feed(chunk, false);
       await deliver();
     }
   } catch (error) {
     if (error instanceof EncodingError) {
       await deliver();
-      throw new InputFileError(file, counter.lineAt(offset), error.message, { cause: error });
+      throw new InputFileError(file, careful?.linesSeen() ?? fast!.linesSeen(), error.message, { cause: error });
     }
     throw error;
   }
-  const error = api.parse(undefined, true, push, noop);
-  if (error !== undefined) fail(error);
+  feed(undefined, true);
   await deliver();
   if (!haveHeader) sink.header([]);
   return { delimiter, detected: given === undefined, trailingEmptyColumns, emptyRows, rowsWithEmptyExtraFields };
+}
+
+/**
+ * csv-parse, from a given line of the input on: the reader for what the fast path leaves (and
+ * for all of a file whose delimiter it does not read).
+ */
+class CarefulReader {
+  private readonly parser: Parser;
+  private readonly api: CsvParserCore;
+  private readonly counter = new LineCounter();
+  private offset = 0;
+  private readonly push: (values: string[]) => void;
+
+  constructor(
+    private readonly file: string,
+    delimiter: string,
+    lineEnd: string | undefined,
+    /** The line of the first byte this reader is given. */
+    private readonly firstLine: number,
+    record: (start: number, end: number, values: string[]) => void,
+    private readonly lastLine: () => number,
+  ) {
+    this.parser = new Parser({
+      delimiter,
+      ...(lineEnd === undefined ? {} : { record_delimiter: lineEnd }),
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      max_record_size: MAX_RECORD_BYTES,
+    });
+    // csv-parse's stream wrapper pushes records through an object-mode stream; calling its parser
+    // core directly lets us read its byte offset at the moment each record completes.
+    this.api = (this.parser as unknown as { api: CsvParserCore }).api;
+    this.push = (values) => {
+      const end = this.firstLine - 1 + this.counter.lineAt(this.parser.info.bytes - 1);
+      const start = end - this.lastLine() > 1 ? end - countNewlines(values) : end;
+      record(start, end, values);
+    };
+  }
+
+  parse(chunk: Buffer | undefined, final: boolean): void {
+    if (chunk !== undefined) {
+      this.counter.add(chunk, this.offset);
+      this.offset += chunk.length;
+    }
+    const error = this.api.parse(chunk, final, this.push, noop);
+    if (error === undefined) return;
+    if (error instanceof CsvError) {
+      throw new InputFileError(this.file, this.lastLine() + 1, describeCsvError(error), { cause: error });
+    }
+    throw error;
+  }
+
+  /** The line of the last byte given so far. */
+  linesSeen(): number {
+    return this.firstLine - 1 + this.counter.lineAt(this.offset);
+  }
 }
 
 function noop(): void {}

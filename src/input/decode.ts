@@ -12,7 +12,7 @@ export class EncodingError extends Error {
 const NOT_UTF8 = 'not valid UTF-8 text (save the file as UTF-8, or name its encoding, e.g. --encoding windows-1252 for Excel on Windows)';
 
 /** How many bytes at the end of `chunk` start a UTF-8 sequence that the chunk does not finish. */
-function incompleteTail(chunk: Buffer): number {
+export function incompleteTail(chunk: Buffer): number {
   const end = chunk.length;
   for (let back = 1; back <= 3 && back <= end; back++) {
     const byte = chunk[end - back]!;
