@@ -56,7 +56,9 @@ function integer(flag: string, value: string | undefined, fallback: number, min:
  * Runs until SIGINT/SIGTERM.
  */
 export async function listenCommand(raw: RawListenOptions, io: Io, stop: AbortSignal): Promise<number> {
-  const shared = raw.state !== undefined && isPostgresUrl(raw.state) ? { location: raw.state, env: io.env } : undefined;
+  // BATCHSEND_STATE names a shared state as well as --state does.
+  const location = raw.state ?? (io.env.BATCHSEND_STATE || undefined);
+  const shared = location !== undefined && isPostgresUrl(location) ? { location, env: io.env } : undefined;
   const port = integer('--port', raw.port, 8080, 0, 65535);
   const maxConnections = integer('--max-connections', raw.maxConnections, DEFAULT_LIMITS.maxConnections, 1, 100_000);
   const host = raw.host ?? '127.0.0.1';

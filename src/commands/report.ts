@@ -238,7 +238,9 @@ export async function reportCommand(raw: RawReportOptions, io: Io): Promise<numb
     rows: raw.rows === undefined ? undefined : await outputFile('--rows', raw.rows, io, ',outcome,reason,batch_id', raw.force),
   };
   const join = new CallbackJoin(state);
-  const shared = raw.state !== undefined && isPostgresUrl(raw.state) ? { location: raw.state, env: io.env } : undefined;
+  // BATCHSEND_STATE names a shared state as well as --state does.
+  const location = raw.state ?? (io.env.BATCHSEND_STATE || undefined);
+  const shared = location !== undefined && isPostgresUrl(location) ? { location, env: io.env } : undefined;
   const store = await openCallbackStore(path, shared).catch((error: NodeJS.ErrnoException) => {
     if (error instanceof UsageError) throw error;
     throw new UsageError(`callbacks of ${path}: cannot be read (${error.code ?? error.message})`, undefined, { cause: error });

@@ -4,7 +4,8 @@ import { UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';
 import { readJournal, type JournalState } from '../send/journal.js';
 import { localHost } from '../state/lock.js';
-import { openState, stateLocation } from '../state/open-state.js';
+import { localFilesDir, openState, stateLocation } from '../state/open-state.js';
+import { isPostgresUrl } from '../state/state-url.js';
 import type { RunHandle, RunSummary, State } from '../state/state.js';
 
 /** How a command names the run it works on: `--run ID` (a unique prefix), `--journal F`, or the newest. */
@@ -17,6 +18,15 @@ export interface RawRunChoice {
 /** Open the state the flags and environment name (--state > BATCHSEND_STATE > default). */
 export async function stateFor(flag: string | undefined, io: Io): Promise<State> {
   return openState(stateLocation(flag, io.env, io.cwd), io.env, localHost(io.pid));
+}
+
+/**
+ * The state's directory on this machine for files that stay local (a dry run's invalid.csv):
+ * found without connecting when the state is in PostgreSQL.
+ */
+export async function localFilesFor(flag: string | undefined, io: Io): Promise<string> {
+  const location = stateLocation(flag, io.env, io.cwd);
+  return isPostgresUrl(location) ? localFilesDir(location, io.env) : (await openState(location, io.env, localHost(io.pid))).where;
 }
 
 export interface ChosenRun {

@@ -14,7 +14,7 @@ import { checkOptions, runShapeOf, type RawCheckOptions } from './check-options.
 import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
 import { openCampaignStore } from '../campaign/open-campaigns.js';
 import { stateLocation } from '../state/open-state.js';
-import { stateFor } from './run-selection.js';
+import { localFilesFor, stateFor } from './run-selection.js';
 import { unsentInvalidFile } from '../send/journal-path.js';
 import { runIdentity } from '../state/run-identity.js';
 
@@ -124,7 +124,7 @@ async function sendOrBuild(
       spool === undefined ? () => undefined : (line, entry) => spool.add(line, entryJson(line, entry, options.tracking)),
       true,
       // A dry run touches the state only for --skip-invalid's invalid.csv, as validate does.
-      options.skipInvalid ? await unsentInvalidFile(options.journal, (await stateFor(options.state, io)).where) : undefined,
+      options.skipInvalid ? await unsentInvalidFile(options.journal, await localFilesFor(options.state, io)) : undefined,
     );
     await spool?.close();
     const batches = batchCount(result.valid, options.batchSize);

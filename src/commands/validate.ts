@@ -27,6 +27,6 @@ export async function validateCommand(recipients: string, raw: RawCheckOptions, 
 }
 
 async function invalidFileInState(state: string | undefined, journal: string | undefined, io: Io): Promise<string> {
-  const [{ stateFor }, { unsentInvalidFile }] = await Promise.all([import('./run-selection.js'), import('../send/journal-path.js')]);
-  return unsentInvalidFile(journal, (await stateFor(state, io)).where);
+  const [{ localFilesFor }, { unsentInvalidFile }] = await Promise.all([import('./run-selection.js'), import('../send/journal-path.js')]);
+  return unsentInvalidFile(journal, await localFilesFor(state, io));
 }

@@ -42,6 +42,7 @@ export function formatDuration(ms: number): string {
 
 /** A path as the user would like to read it: relative to the working directory when inside it. */
 export function displayPath(cwd: string, path: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) return path; // a URL (a journal in PostgreSQL), not a path
   const rel = relative(cwd, path);
   return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }

@@ -4,7 +4,7 @@ import { UsageError } from '../exit-codes.js';
 import { FileLog } from './file-log.js';
 import { acquireLock, type HostIdentity } from './lock.js';
 import { asStorageError, createExclusive, privateDir, randomName, readNoFollow, syncDir, writeAtomic } from './safe-files.js';
-import { RunExists, type LockHandle, type RecordLog, type RunFile, type RunHandle, type RunSummary, type State } from './state.js';
+import { RunExists, runByPrefix, type LockHandle, type RecordLog, type RunFile, type RunHandle, type RunSummary, type State } from './state.js';
 
 /**
  * The state as a local directory (`--state DIR`):
@@ -94,12 +94,7 @@ export class LocalState implements State {
   }
 
   async getRun(idOrPrefix: string): Promise<RunSummary> {
-    const matches = (await this.listRuns()).filter((run) => run.id.startsWith(idOrPrefix));
-    const exact = matches.find((run) => run.id === idOrPrefix);
-    if (exact !== undefined) return exact;
-    if (matches.length === 1) return matches[0]!;
-    if (matches.length === 0) throw new UsageError(`no run ${idOrPrefix} in the state ${this.where}`, 'batchsend runs lists them');
-    throw new UsageError(`${matches.length} runs start with ${idOrPrefix}: give more of the id`, matches.map((run) => `  ${run.id}`).join('\n'));
+    return runByPrefix((await this.listRuns()).filter((run) => run.id.startsWith(idOrPrefix)), idOrPrefix, this.where);
   }
 
   async updateRun(id: string, change: Partial<Omit<RunSummary, 'id' | 'identity' | 'created'>>): Promise<void> {

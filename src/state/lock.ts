@@ -122,14 +122,19 @@ const ownerOf = (c: LockContent): LockOwner => ({ host: c.host, pid: c.pid, star
 const named = (c: LockContent): string => `host ${c.host}, pid ${c.pid}, started ${c.started}`;
 const digest = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 
+/** When this process started (ISO), from /proc where it can tell, else now. */
+export function startedAt(self: HostIdentity): string {
+  const ticks = self.startTicks(self.pid);
+  return ticks !== undefined && self.bootTime !== undefined ? new Date((self.bootTime + ticks / 100) * 1000).toISOString() : new Date().toISOString();
+}
+
 /**
  * Take the lock at `path` for `self`, or throw LockRefused. `what` names the locked thing in
  * messages ("run 1a2b…"). `force`: take over a lock that cannot be judged (never a live one).
  */
 export async function acquireLock(path: string, what: string, self: HostIdentity, force: boolean): Promise<LockHandle> {
   const ticks = self.startTicks(self.pid) ?? null;
-  const started = ticks !== null && self.bootTime !== undefined ? new Date((self.bootTime + ticks / 100) * 1000).toISOString() : new Date().toISOString();
-  const mine: LockContent = { v: 1, host: self.host, boot_id: self.bootId, pid_ns: self.pidNamespace, pid: self.pid, start_ticks: ticks, started };
+  const mine: LockContent = { v: 1, host: self.host, boot_id: self.bootId, pid_ns: self.pidNamespace, pid: self.pid, start_ticks: ticks, started: startedAt(self) };
   const text = Buffer.from(`${JSON.stringify(mine)}\n`);
   const dir = dirname(path);
   const temp = join(dir, randomName('.lock-'));

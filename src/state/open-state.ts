@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../exit-codes.js';
 import { LocalState } from './local-state.js';
 import type { HostIdentity } from './lock.js';
-import { isPostgresUrl } from './state-url.js';
+import { isPostgresUrl, redactUrl } from './state-url.js';
 import type { State } from './state.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -22,10 +23,23 @@ function localDefault(env: Env): string {
 }
 
 /**
- * Open the runs of the state at `location`. A PostgreSQL state holds the campaign ledgers; until
- * it holds runs too, the runs of a `postgres://` state are kept in the local default state
- * directory (README: Runs and state).
+ * The directory on this machine for the state's local files (spools, invalid.csv): the state
+ * directory itself, or — for a PostgreSQL state — a private one under the local default state
+ * directory, one per database (`postgres/<hash of the URL without its password>`).
+ */
+export function localFilesDir(location: string, env: Env): string {
+  if (!isPostgresUrl(location)) return location;
+  return join(localDefault(env), 'postgres', createHash('sha256').update(redactUrl(location)).digest('hex').slice(0, 16));
+}
+
+/**
+ * Open the state at `location`: a directory, or a PostgreSQL URL (runs, journals and locks in the
+ * database; `pg` is loaded only then).
  */
 export async function openState(location: string, env: Env, host: HostIdentity): Promise<State> {
-  return LocalState.open(isPostgresUrl(location) ? localDefault(env) : location, host);
+  if (isPostgresUrl(location)) {
+    const { PostgresRunState } = await import('./postgres/runs.js');
+    return PostgresRunState.open(location, env, localFilesDir(location, env), host);
+  }
+  return LocalState.open(location, host);
 }

@@ -7,3 +7,17 @@
 export function isPostgresUrl(state: string): boolean {
   return /^postgres(ql)?:\/\//i.test(state);
 }
+
+/** The URL as it may be printed: any password replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    // libpq also takes ?password=…
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.toString();
+  } catch {
+    // Not parseable: cut whatever sits between "//user:" and "@".
+    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  }
+}

@@ -1,7 +1,9 @@
+import { UsageError } from '../exit-codes.js';
+
 /**
  * The state: where runs live (CONTRACT.md "Runs and state"). One interface, several
- * implementations (the local state directory here; PostgreSQL next), one contract test suite
- * (test/state/contract.ts) run against each. The send pipeline talks only to this interface.
+ * implementations (the local state directory, src/state/postgres/runs.ts), one contract test suite
+ * (test/state/contract.ts) run against both. The send pipeline talks only to this interface.
  *
  * What every implementation must keep:
  *
@@ -117,4 +119,13 @@ export class RunExists extends Error {
     super(`run ${id} exists`);
     this.name = 'RunExists';
   }
+}
+
+/** `getRun`'s answer from the runs whose id starts with `idOrPrefix`: the exact one, the only one, or a UsageError. */
+export function runByPrefix(matches: readonly RunSummary[], idOrPrefix: string, where: string): RunSummary {
+  const exact = matches.find((run) => run.id === idOrPrefix);
+  if (exact !== undefined) return exact;
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) throw new UsageError(`no run ${idOrPrefix} in the state ${where}`, 'batchsend runs lists them');
+  throw new UsageError(`${matches.length} runs start with ${idOrPrefix}: give more of the id`, matches.map((run) => `  ${run.id}`).join('\n'));
 }

@@ -1,9 +1,10 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jsonEvents, runCli, tempDir } from '../helpers.js';
 import { freshDatabase } from '../pg.js';
-import { emulatorsClosedAfterEach, recipientsFile, send, sleep, spawnSend, TEMPLATE, until } from '../send-helpers.js';
+import { emulatorsClosedAfterEach, recipientsFile, send, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
 /**
  * `--campaign NAME`: never twice per recipient across runs — on the local state and on a shared
@@ -163,7 +164,7 @@ describe('a shared PostgreSQL state', () => {
   const emulator = emulatorsClosedAfterEach();
 
   // R39: another machine sharing the state sends only the rest
-  it('an interrupted run continued from a second machine (own folder, no local files) sends each recipient once', async () => {
+  it('an interrupted campaign run continued from a second machine (own folder, no local files) resumes it: each recipient sent once', async () => {
     const db = await freshDatabase();
     dbs.push(db.drop);
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
@@ -187,7 +188,108 @@ describe('a shared PostgreSQL state', () => {
     expect(continued.code, continued.stderr).toBe(0);
     expect(emu.stats.acceptedRecipients).toBe(80);
     expect(emu.stats.recipientsAcceptedTwice).toBe(0);
-    expect(summaryOf(continued.stdout)).toMatchObject({ already_sent: before, recipients: { accepted: 80 - before } });
-    await sleep(0);
+    // The same run, resumed from its journal in the database: its own claims are not "already sent" by another run.
+    expect(summaryOf(continued.stdout)).toMatchObject({ already_sent: 0, recipients: { accepted: 80 } });
+    const runs = await runCli(['runs', '--json', '--state', db.url], { cwd: second });
+    expect(jsonEvents(runs.stdout).filter((e) => e.event === 'run')).toMatchObject([{ campaign: 'moved', state: 'finished', accepted: 80 }]);
+    expect(runs.stdout).toMatch(/"campaign":"moved"/);
+  });
+
+  /** A "machine": its own working folder and its own empty HOME and XDG dirs; only the PostgreSQL state is shared. */
+  function machine(): { dir: string; env: Record<string, string> } {
+    const dir = workDir();
+    for (const sub of ['home', 'xdg']) mkdirSync(join(dir, sub));
+    return { dir, env: { HOME: join(dir, 'home'), XDG_STATE_HOME: join(dir, 'xdg'), BATCHSEND_STATE: '' } };
+  }
+
+  // R40: a killed runner's PostgreSQL lock ends with its session; the run resumes on another machine
+  it("a run SIGKILLed mid-run is continued from a second machine as the same run: its lock is free, each recipient sent once", async () => {
+    const db = await freshDatabase();
+    dbs.push(db.drop);
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
+    const [first, second] = [machine(), machine()];
+    const content = readFileSync(recipientsFile(first.dir, 80, 'list.csv'));
+    writeFileSync(join(second.dir, 'list.csv'), content);
+    const args = (dir: string) => [join(dir, 'list.csv'), '-t', TEMPLATE, '--state', db.url, '--batch-size', '10', '--concurrency', '2', '--lookup-settle', '1'];
+    const run = spawnSend(first.dir, emu, args(first.dir), first.env);
+    await until(() => emu.stats.acceptedBatches >= 3, 20_000);
+    run.child.kill('SIGKILL');
+    await run.done;
+    const before = emu.stats.acceptedRecipients;
+    expect(before).toBeLessThan(80);
+
+    emu.faults.clear();
+    const continued = await send(second.dir, emu, [...args(second.dir), '--json'], second.env);
+    expect(continued.code, continued.stderr).toBe(0);
+    expect(continued.stderr).not.toMatch(/in use by another/);
+    expect(emu.stats.acceptedRecipients).toBe(80); // none missing
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0); // none twice
+    // One run in the shared state, finished — the second machine resumed it, it did not start another.
+    const runs = await runCli(['runs', '--json', '--state', db.url], { cwd: second.dir, env: second.env });
+    expect(runs.code, runs.stderr).toBe(0);
+    const listed = jsonEvents(runs.stdout).filter((e) => e.event === 'run');
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ state: 'finished', accepted: 80, recipients: 80 });
+    // Its journal is in the database: status from a third folder reads it.
+    const third = machine();
+    const status = await runCli(['status', '--json', '--state', db.url], { cwd: third.dir, env: third.env });
+    expect(status.code, status.stderr).toBe(0);
+    expect(jsonEvents(status.stdout).find((e) => e.event === 'status')).toMatchObject({ finished: true, counts: { accepted: 8, rejected: 0, not_sent: 0, in_doubt: 0 } });
+    // The state is named without its password.
+    expect(runs.stdout + status.stdout + continued.stdout + continued.stderr).not.toContain(new URL(db.url).password);
+  });
+
+  // R40: the run lock held on one machine refuses the same run on another
+  it('one file sent at the same moment from two machines: one sends, the other refuses (exit 2) naming the holder', async () => {
+    const db = await freshDatabase();
+    dbs.push(db.drop);
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 300, rate: 1 }] });
+    const [a, b] = [machine(), machine()];
+    const content = readFileSync(recipientsFile(a.dir, 50, 'same.csv'));
+    writeFileSync(join(b.dir, 'same.csv'), content);
+    const args = (dir: string) => [join(dir, 'same.csv'), '-t', TEMPLATE, '--state', db.url, '--batch-size', '10', '--concurrency', '1'];
+    const runs = [spawnSend(a.dir, emu, args(a.dir), a.env), spawnSend(b.dir, emu, args(b.dir), b.env)];
+    const results = await Promise.all(runs.map((r) => r.done));
+    expect(results.map((r) => r.code).sort(), results.map((r) => r.stderr).join('\n')).toEqual([0, 2]);
+    const winner = runs[results.findIndex((r) => r.code === 0)]!;
+    const refused = results.find((r) => r.code === 2)!;
+    expect(refused.stderr).toMatch(new RegExp(`run [0-9a-z-]+ is in use by another batchsend run \\(host .+, pid ${winner.child.pid}, started [^;]+; PostgreSQL session \\d+\\)`));
+    expect(refused.stderr).toContain('pg_terminate_backend');
+    expect(emu.stats.acceptedRecipients).toBe(50);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+  });
+
+  // R40: a run that lost its lock's session stops before another request
+  it("a run whose lock's session ends (the server ended it) stops before its next request; the same command then finishes it, each recipient once", async () => {
+    const db = await freshDatabase();
+    dbs.push(db.drop);
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 200, rate: 1 }] });
+    const dir = workDir();
+    const args = [recipientsFile(dir, 60, 'cut.csv'), '-t', TEMPLATE, '--state', db.url, '--batch-size', '10', '--concurrency', '1', '--lookup-settle', '1'];
+    const run = spawnSend(dir, emu, args);
+    await until(() => emu.stats.acceptedBatches >= 1, 20_000);
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      // The session holding the run's advisory lock (the one-bigint form: objsubid 1).
+      const { rows } = await admin.query<{ ended: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS ended FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      expect(rows.map((r) => r.ended)).toEqual([true]);
+    } finally {
+      await admin.end();
+    }
+    const requestsAtCut = emu.stats.sendRequests;
+    const cut = await run.done;
+    expect(cut.code, cut.stderr).toBe(2);
+    expect(cut.stderr).toMatch(/the lock of run [0-9a-z-]+ was lost: its PostgreSQL session ended/);
+    expect(cut.stderr).not.toMatch(/internal error/);
+    expect(emu.stats.sendRequests - requestsAtCut).toBeLessThanOrEqual(1); // at most the one already on its way
+    emu.faults.clear();
+    const again = await send(dir, emu, args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(60);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
   });
 });

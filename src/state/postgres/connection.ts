@@ -1,27 +1,14 @@
 import pg from 'pg';
 import { UsageError } from '../../exit-codes.js';
 import { MIGRATIONS } from './migrations.js';
+import { redactUrl } from '../state-url.js';
 
 /**
  * The connection to a PostgreSQL state: a small pool, the schema migrated on first use, and every
  * message about it free of the password (the URL's, or PGPASSWORD's).
  */
 
-export { isPostgresUrl } from '../state-url.js';
-
-/** The URL as it may be printed: any password replaced by `***`. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    // libpq also takes ?password=…
-    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
-    return parsed.toString();
-  } catch {
-    // Not parseable: cut whatever sits between "//user:" and "@".
-    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
-  }
-}
+export { isPostgresUrl, redactUrl } from '../state-url.js';
 
 /** `text` with each of `secrets` (and any URL password in it) replaced by `***`. */
 export function redact(text: string, secrets: readonly string[]): string {
@@ -81,6 +68,10 @@ export class PostgresState {
       max: poolSize,
       connectionTimeoutMillis: 15_000,
       application_name: 'batchsend',
+      // TCP keepalives: a lock's session on a dead network is noticed (and its lock ends) in minutes.
+      keepAlive: true,
+      // Idle connections never keep a finished command's process alive.
+      allowExitOnIdle: true,
     });
     // An idle client's error (the server restarted) must not crash the process; the next query fails instead.
     pool.on('error', () => undefined);

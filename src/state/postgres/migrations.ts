@@ -47,4 +47,21 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE UNIQUE INDEX batchsend_callbacks_once ON batchsend_callbacks (place, nonce, tag) WHERE nonce IS NOT NULL;
    CREATE INDEX batchsend_callbacks_place ON batchsend_callbacks (place, id);`,
+  // 4: runs and their journals. A run's summary is one jsonb value, replaced field by field in
+  // one UPDATE (a reader sees the old or the new summary). A journal is its lines by sequence
+  // number; `journal` is the run id (or, once retired by --new-run, `<id>.<suffix>.old`). A line
+  // is a row: committed whole or not at all, so there is no torn tail to cut.
+  `CREATE TABLE batchsend_runs (
+     id text PRIMARY KEY,
+     identity text NOT NULL,
+     created text NOT NULL,
+     summary jsonb NOT NULL
+   );
+   CREATE INDEX batchsend_runs_identity ON batchsend_runs (identity, created COLLATE "C", id COLLATE "C");
+   CREATE TABLE batchsend_journals (
+     journal text NOT NULL,
+     seq integer NOT NULL,
+     line text NOT NULL,
+     PRIMARY KEY (journal, seq)
+   );`,
 ];
