@@ -24,6 +24,12 @@ export type LookupAnswer =
   | { kind: 'redirected'; status: number; message: string }
   | { kind: 'failed'; reason: string; status?: number };
 
+interface GetAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+}
+
 export interface BatchStatus {
   readonly batchId: string;
   readonly status: string;
@@ -168,7 +174,6 @@ export class BatchClient {
     return { kind: 'unknown', reason: `server error ${status}: ${errorMessage(parsed, status)}` };
   }
 
-  /** Batches whose batch_metadata has key = value; undefined when the lookup failed. */
   /**
    * Look up the batches whose batch_metadata has key = value. Only a 2xx answer with a readable
    * list says anything: a 404 (a wrong endpoint, or an index that does not know the tag yet) and
@@ -176,24 +181,13 @@ export class BatchClient {
    */
   async lookUp(key: string, value: string, token: string, runSignal: AbortSignal): Promise<LookupAnswer> {
     const url = `${this.messagesPath}?metadataKey=${encodeURIComponent(key)}&metadataValue=${encodeURIComponent(value)}`;
-    let status: number;
-    let headers: Record<string, string | string[] | undefined>;
-    let text: string;
+    let answer: GetAnswer;
     try {
-      const response = await request(url, {
-        method: 'GET',
-        dispatcher: this.dispatcher,
-        headers: { authorization: `Bearer ${token}` },
-        signal: AbortSignal.any([runSignal, AbortSignal.timeout(this.options.deadlineMs)]),
-        headersTimeout: this.options.headersTimeoutMs,
-        bodyTimeout: this.options.headersTimeoutMs,
-      });
-      status = response.statusCode;
-      headers = response.headers;
-      text = await response.body.text();
+      answer = await this.getAnswer(url, token, runSignal);
     } catch (error) {
       return { kind: 'failed', reason: `no answer (${codeOf(error)})` };
     }
+    const { status, headers, text } = answer;
     if (status === 404) return { kind: 'not_found' };
     if (status >= 300 && status < 400) return { kind: 'redirected', status, message: redirectMessage(url, status, headers) };
     if (status < 200 || status >= 300) return { kind: 'failed', reason: `answer ${status}`, status };
@@ -248,20 +242,25 @@ export class BatchClient {
 
   private async get(url: string, token: string, runSignal: AbortSignal): Promise<unknown> {
     try {
-      const response = await request(url, {
-        method: 'GET',
-        dispatcher: this.dispatcher,
-        headers: { authorization: `Bearer ${token}` },
-        signal: AbortSignal.any([runSignal, AbortSignal.timeout(this.options.deadlineMs)]),
-        headersTimeout: this.options.headersTimeoutMs,
-        bodyTimeout: this.options.headersTimeoutMs,
-      });
-      const text = await readAnswer(response.body);
-      if (response.statusCode === 404) return {};
-      if (response.statusCode < 200 || response.statusCode >= 300) return undefined;
+      const { status, text } = await this.getAnswer(url, token, runSignal);
+      if (status === 404) return {};
+      if (status < 200 || status >= 300) return undefined;
       return text === '' ? [] : JSON.parse(text);
     } catch {
       return undefined;
     }
+  }
+
+  /** One GET within the attempt's deadline, its answer read up to a few MiB (AnswerTooLarge beyond). */
+  private async getAnswer(url: string, token: string, runSignal: AbortSignal): Promise<GetAnswer> {
+    const response = await request(url, {
+      method: 'GET',
+      dispatcher: this.dispatcher,
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.any([runSignal, AbortSignal.timeout(this.options.deadlineMs)]),
+      headersTimeout: this.options.headersTimeoutMs,
+      bodyTimeout: this.options.headersTimeoutMs,
+    });
+    return { status: response.statusCode, headers: response.headers, text: await readAnswer(response.body) };
   }
 }

@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.js';
 import { BIN, tempDir } from '../helpers.js';
@@ -67,8 +67,14 @@ function plainRefusal(r: { code: number | null; stderr: string }): void {
   expect(r.stderr).not.toMatch(/this is a bug/i);
 }
 
+interface FirstRun {
+  readonly state: string;
+  readonly runDir: string;
+  readonly again: () => ReturnType<typeof send>;
+}
+
 /** A run with one invalid row and --skip-invalid, so that it writes every file a run writes. */
-async function firstRun(emu: Emulator, dir: string) {
+async function firstRun(emu: Emulator, dir: string): Promise<FirstRun> {
   const input = recipientsFile(dir, 20);
   writeFileSync(input, `${readFileSync(input, 'utf8')}not-a-number,Bad,B-1\n`);
   const state = join(dir, 'state');
@@ -80,20 +86,27 @@ async function firstRun(emu: Emulator, dir: string) {
   expect(runs).toHaveLength(1);
   const runDir = join(state, 'runs', runs[0]!);
   expect(existsSync(join(runDir, 'invalid.csv'))).toBe(true);
-  return { args, env, state, runDir, again: () => send(dir, emu, args, env) };
+  return { state, runDir, again: () => send(dir, emu, args, env) };
 }
 
 describe.concurrent('a symlink planted where a run writes (R36)', () => {
-  for (const name of ['journal.jsonl', 'run.json']) {
-    it(`R36: runs/<id>/${name} replaced by a link: refused (exit 2), the link's target untouched, nothing sent again`, async () => {
+  const planted: Array<[string, (run: FirstRun) => string]> = [
+    ['runs/<id>/journal.jsonl', (run) => join(run.runDir, 'journal.jsonl')],
+    ['runs/<id>/run.json', (run) => join(run.runDir, 'run.json')],
+    ["the state's runs/ directory", (run) => join(run.state, 'runs')],
+    ["the state's tmp/ directory", (run) => join(run.state, 'tmp')],
+    ['the run directory runs/<id>', (run) => run.runDir],
+  ];
+  for (const [what, at] of planted) {
+    it(`R36: ${what} replaced by a link: refused (exit 2) naming it, the link's target untouched, nothing sent again`, async () => {
       const emu = await emulator();
       const dir = tempDir();
       const run = await firstRun(emu, dir);
       const sends = emu.stats.sendRequests;
-      const target = plantOver(dir, join(run.runDir, name), name);
+      const target = plantOver(dir, at(run), basename(at(run)));
       const r = await run.again();
       plainRefusal(r);
-      expect(r.stderr).toContain(name);
+      expect(r.stderr).toContain(basename(at(run)));
       target.untouched();
       expect(emu.stats.sendRequests).toBe(sends);
     });
@@ -155,21 +168,6 @@ describe.concurrent('a symlink planted where a run writes (R36)', () => {
     target.untouched();
     expect(emu.stats.sendRequests).toBe(0);
   });
-
-  for (const sub of ['runs', 'tmp', 'run']) {
-    it(`R36: the state's ${sub === 'run' ? 'run directory runs/<id>' : `${sub}/ directory`} replaced by a link: refused, nothing written in its target`, async () => {
-      const emu = await emulator();
-      const dir = tempDir();
-      const run = await firstRun(emu, dir);
-      const sends = emu.stats.sendRequests;
-      const path = sub === 'run' ? run.runDir : join(run.state, sub);
-      const target = plantOver(dir, path, sub);
-      const r = await run.again();
-      plainRefusal(r);
-      target.untouched();
-      expect(emu.stats.sendRequests).toBe(sends);
-    });
-  }
 
   it('R36: listen with a link at the run\'s callbacks store: refused (exit 2), its target untouched', async () => {
     const emu = await emulator();
