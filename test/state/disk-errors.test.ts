@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator, EmulatorOptions } from '../../src/emulator/emulator.js';
+import { FileLog } from '../../src/state/file-log.js';
 import { journalOf, tempDir } from '../helpers.js';
 import { emulatorFor, recipientsFile, send, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
@@ -136,6 +137,27 @@ describe.concurrent('disk errors mid-run (R35)', () => {
     expect(emu.stats.acceptedRecipients).toBe(ROWS);
     expect(journalRecords(journal).at(-1)!.t).toBe('finished');
   }, 120_000);
+
+  it('R35: space coming back while the run goes on changes nothing: once a journal write failed, every later one fails, and the file ends at its last whole record', async () => {
+    const disk = smallDisk('1m');
+    const log = new FileLog(join(disk, 'journal.jsonl'));
+    try {
+      await log.append({ t: 'manifest', n: 0 });
+      const filler = fill(disk);
+      // The journal's last page may still have room: append until the disk says no.
+      let failure: unknown;
+      for (let n = 1; failure === undefined && n < 100_000; n++) await log.append({ t: 'sending', n, pad: 'x'.repeat(200) }).catch((error: unknown) => (failure = error));
+      expect(String(failure)).toMatch(/no space left on the device \(ENOSPC\)/);
+      rmSync(filler); // space is back, as a request in flight returns …
+      await expect(log.append({ t: 'accepted', n: -1 })).rejects.toThrow(/ENOSPC/); // … its outcome is not written after the gap
+      const lines = readFileSync(join(disk, 'journal.jsonl'), 'utf8');
+      expect(lines.endsWith('\n')).toBe(true);
+      for (const line of lines.slice(0, -1).split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+      expect(lines).not.toContain('"n":-1');
+    } finally {
+      await log.close();
+    }
+  });
 
   it('R35: a disk full before the first request: exit 2 in words, nothing sent; space back → sent once', async () => {
     const disk = smallDisk('1m');
