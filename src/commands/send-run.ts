@@ -325,7 +325,8 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         // Fail fast on credentials: one token before the first batch (unless the journal says
         // everything is done, when nothing goes over the network at all).
         if (previous?.finished !== true) {
-          await tokens.get(deps.abort);
+          // A token request changes nothing on the API: the first signal ends the wait for it.
+          await tokens.get(deps.stop);
         }
         const run = await sendBatches(
           planned(),
@@ -369,6 +370,9 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         } else if (error instanceof ExitError && (error.exitCode === ExitCode.auth || error.exitCode === ExitCode.usage)) {
           stopFailure = error;
           for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'not sent' });
+        } else if (deps.stop.aborted) {
+          // Interrupted while waiting for the first token: nothing was sent (exit 130, resumable).
+          for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'interrupted' });
         } else {
           throw error;
         }

@@ -241,6 +241,36 @@ describe.concurrent('honest lookups', () => {
   });
 });
 
+describe.concurrent('signals during every kind of wait (exit 130, never 1)', () => {
+  const waits: Array<[string, EmulatorOptions, string[], (emu: Emulator) => boolean]> = [
+    ['a Retry-After backoff', { faults: [{ route: 'send', kind: 'status', status: 429, retryAfter: 60, times: 1 }] }, [], (emu) => emu.stats.faultsInjected >= 1],
+    ['rate pacing (--rate)', {}, ['--rate', '5', '--batch-size', '10', '--concurrency', '1'], (emu) => emu.stats.acceptedBatches >= 1],
+    ['the token request', { faults: [{ route: 'token', kind: 'slow', delayMs: 60_000, times: 1 }] }, [], (emu) => emu.stats.tokenRequests >= 1],
+    ['a lookup before the first send that does not answer', { faults: [{ route: 'list', kind: 'slow', delayMs: 60_000, times: 100 }] }, [], (emu) => emu.stats.faultsInjected >= 1],
+  ];
+  for (const [what, options, args, waiting] of waits) {
+    it(`R13: SIGINT during ${what}: exit 130 with the resume line, no stack trace; the resume sends each recipient once`, async () => {
+      const emu = await emulator({ lookupDelayMs: 100, ...options });
+      const dir = tempDir();
+      const input = recipientsFile(dir, 40);
+      const run = spawnSend(dir, emu, [input, '-t', TEMPLATE, ...args]);
+      await until(() => waiting(emu), 30_000);
+      await sleep(300); // inside the wait
+      const started = Date.now();
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(130);
+      expect(Date.now() - started).toBeLessThan(10_000); // the wait was cut short
+      expect(r.stderr).toContain('Resume by running the same command again');
+      expect(r.stderr).not.toMatch(/this is a bug|\n\s+at .+:\d+:\d+/);
+      emu.faults.clear();
+      const again = await send(dir, emu, [input, '-t', TEMPLATE, ...args]);
+      expect(again.code, again.stderr).toBe(0);
+      exactlyOnce(emu, 40);
+    }, 90_000);
+  }
+});
+
 describe.concurrent('journal integrity', () => {
   // R34: another journal format version
   it('a journal of another format version is refused (exit 2), nothing sent', async () => {
