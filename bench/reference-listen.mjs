@@ -1,12 +1,15 @@
 // A reference webhook receiver for the listen benchmark: the same checks as `batchsend listen`
 // (signature headers, timestamp, HMAC over the raw body, JSON) and the same durability (append,
 // fdatasync before the 200, group commit), nothing else. Prints {"port": N} when listening.
-//   node bench/reference-listen.mjs STORE SECRET
+// With --no-fsync it skips the fdatasync: not durable, only a ceiling — what the load generator
+// and the HTTP round trip reach on this machine when the disk costs nothing.
+//   node bench/reference-listen.mjs STORE SECRET [--no-fsync]
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { createServer } from 'node:http';
 
-const [storePath, secret] = process.argv.slice(2);
+const [storePath, secret, mode] = process.argv.slice(2);
+const durable = mode !== '--no-fsync';
 const file = await open(storePath, 'a', 0o600);
 let queue = [];
 let writing = false;
@@ -16,7 +19,7 @@ const flush = async () => {
     const group = queue;
     queue = [];
     await file.appendFile(group.map((g) => g.line).join(''));
-    await file.datasync();
+    if (durable) await file.datasync();
     for (const g of group) g.done();
   }
   writing = false;

@@ -88,6 +88,30 @@ describe.each(backends)('callback store contract: $name', (backend) => {
     expect(marks).toEqual([{ nonce: 'nonce-1', timestamp: now - 1, tag: 7 }]);
   });
 
+  it('appends made together share one write or INSERT: each stored once, an identical one in the same group already stored', async () => {
+    // The first starts a write alone; the others, made while it is in flight, go together in the next one.
+    const together = [40, 41, 50, 42, 50].map((n) => stores[0].append(callback(n)));
+    const outcomes = await Promise.all(together);
+    expect(outcomes).toEqual(['stored', 'stored', 'stored', 'stored', backend.knowsRetries ? 'already stored' : 'stored']);
+    const ns = (await all(stores[1].records())).slice(written).map((r) => (r.t === 'callback' ? (r.body as { message_delivery_report: { n: number } }).message_delivery_report.n : -1));
+    expect(ns).toEqual(backend.knowsRetries ? [40, 41, 50, 42] : [40, 41, 50, 42, 50]);
+    written += ns.length;
+  });
+
+  it.runIf(backend.name === 'PostgreSQL')('a group whose INSERT fails is refused whole: none of its callbacks stored, the next group stored', async () => {
+    // A raw NUL: PostgreSQL's text refuses it, so the statement carrying it fails (listen never passes one: JSON has none).
+    const poisoned = { ...callback(60), rawBody: `{"nul":"a${String.fromCharCode(0)}b"}` };
+    const first = stores[0].append(callback(59));
+    const group = [callback(61), poisoned, callback(62)].map((c) => stores[0].append(c));
+    expect(await first).toBe('stored');
+    const outcomes = await Promise.allSettled(group);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(await Promise.all([61, 62].map((n) => stores[0].append(callback(n))))).toEqual(['stored', 'stored']);
+    const ns = (await all(stores[1].records())).slice(written).map((r) => (r.t === 'callback' ? (r.body as { message_delivery_report: { n: number } }).message_delivery_report.n : -1));
+    expect(ns).toEqual([59, 61, 62]);
+    written += ns.length;
+  });
+
   it('streams many records', async () => {
     await Promise.all(Array.from({ length: 5_000 }, (_, i) => stores[i % 2]!.append(callback(100 + i))));
     const records = await all(stores[0].records());
