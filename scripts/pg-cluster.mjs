@@ -2,13 +2,16 @@
 /**
  * A throw-away PostgreSQL cluster for tests, benchmarks and developers: Debian's server binaries,
  * a fresh data directory under the temp dir, a free port on 127.0.0.1 only, fsync off (nothing in
- * it outlives the run). As root the server runs as the `postgres` user (PostgreSQL refuses root).
+ * it outlives the run) unless `durable` (benchmarks). As root the server runs as the `postgres` user (PostgreSQL refuses root).
  *
  *   node scripts/pg-cluster.mjs start   start one (or reuse the running one) and print its URL
  *   node scripts/pg-cluster.mjs url     print the URL of the running one
  *   node scripts/pg-cluster.mjs stop    stop it and remove its data directory
  *
- * Imported, `startCluster()` gives `{ url, stop }` for a test run's global setup.
+ * Imported, `startCluster({ owner })` gives `{ url, stop }` for a test run's global setup; with an
+ * owner pid it records that process (pid and start time, `owner.json`) in the cluster's directory,
+ * so that `reapStaleClusters()` can stop a cluster whose owner died without stopping it (a killed
+ * vitest): only clusters whose recorded owner is provably gone are touched.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -65,10 +68,11 @@ function runAs(bin, args) {
  * Start a cluster in a new temp directory. Password authentication on TCP, so tests see real
  * credentials in their URLs (and can check they are never printed).
  */
-export async function startCluster() {
+export async function startCluster({ owner, durable = false } = {}) {
   const bin = findBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'batchsend-pg-'));
   chmodSync(dir, 0o700);
+  if (owner !== undefined) writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid: owner, start: startTicks(owner) }), { mode: 0o600 });
   const data = join(dir, 'data');
   const password = randomBytes(12).toString('hex');
   mkdirSync(data, { mode: 0o700 });
@@ -93,7 +97,9 @@ export async function startCluster() {
     let lastError;
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort();
-      const settings = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+      // Tests need no durability; a benchmark comparing against fsync'd local files does (`durable`).
+      const fast = durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+      const settings = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}${fast} -c max_connections=200`;
       try {
         runAs(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'server.log'), '-o', settings, '-w', '-t', '60', 'start']);
         const url = `postgresql://${USER}:${password}@127.0.0.1:${port}/postgres`;
@@ -108,6 +114,49 @@ export async function startCluster() {
     stop();
     throw error;
   }
+}
+
+/** A process's start time in clock ticks since boot (/proc/<pid>/stat field 22), or undefined when none runs. */
+function startTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stop and remove the throw-away clusters (`batchsend-pg-*` in the temp dir) whose recorded owner
+ * is gone: no process with that pid, or one with another start time (the pid was reused).
+ * Clusters without an owner (the developer's `npm run pg:start`) are left alone. Returns the
+ * directories removed.
+ */
+export function reapStaleClusters() {
+  const removed = [];
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith('batchsend-pg-')) continue;
+    const dir = join(tmpdir(), name);
+    let owner;
+    try {
+      owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8'));
+    } catch {
+      continue; // no owner recorded: not ours to judge
+    }
+    const now = startTicks(owner.pid);
+    if (now !== undefined && (owner.start === undefined || now === owner.start)) continue; // its owner still runs
+    const data = join(dir, 'data');
+    if (existsSync(join(data, 'postmaster.pid'))) {
+      try {
+        runAs(join(findBinDir(), 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } catch {
+        // not running any more
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
 }
 
 const DEV_STATE = join(tmpdir(), 'batchsend-pg-dev.json');

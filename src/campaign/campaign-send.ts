@@ -48,8 +48,8 @@ export class CampaignSend {
   ) {}
 
   /** Hold campaign `name` for this run; refused (exit 2) while another run holds it. */
-  static async start(store: CampaignStore, name: string, owner: LockOwner, keys: RecipientKeys): Promise<CampaignSend> {
-    const release = await store.lock(name, owner);
+  static async start(store: CampaignStore, name: string, owner: LockOwner, keys: RecipientKeys, force = false): Promise<CampaignSend> {
+    const release = await store.lock(name, owner, force);
     try {
       return new CampaignSend(name, keys, await store.ledger(name), release);
     } catch (error) {

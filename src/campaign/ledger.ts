@@ -73,9 +73,11 @@ export interface CampaignStore {
   /**
    * Hold campaign `name` for one run until the returned release: a second run of the campaign,
    * on any machine sharing the state, is refused (exit 2) naming the holder. A dead holder's lock
-   * is free (PostgreSQL: it ends with its session; local: its process is gone).
+   * is free (PostgreSQL: it ends with its session; local: its process is gone). `force`
+   * (--force-unlock) takes over a local lock whose holder cannot be judged (another host) —
+   * never one whose holder is seen alive, nor a live PostgreSQL session's.
    */
-  lock(name: string, owner: LockOwner): Promise<() => Promise<void>>;
+  lock(name: string, owner: LockOwner, force?: boolean): Promise<() => Promise<void>>;
   ledger(name: string): Promise<CampaignLedger>;
   /** Every campaign's name, for `batchsend runs`. */
   campaigns(): Promise<string[]>;

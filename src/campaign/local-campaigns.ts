@@ -46,7 +46,7 @@ export class LocalCampaignStore implements CampaignStore {
     return join(this.stateDir, 'campaigns', name);
   }
 
-  async lock(name: string, owner: LockOwner): Promise<() => Promise<void>> {
+  async lock(name: string, owner: LockOwner, force = false): Promise<() => Promise<void>> {
     const dir = this.dir(name);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, 'lock');
@@ -65,14 +65,18 @@ export class LocalCampaignStore implements CampaignStore {
       const text = readQuiet(path);
       const holder = parseOwner(text);
       if (holder === undefined && text === '') continue; // removed in between: try again
-      if (holder !== undefined && (holder.host !== this.deps.host || this.deps.isAlive(holder.pid))) throw campaignHeld(name, holder, path);
-      // Its owner is gone (or the lock is unreadable): take it over, one taker at a time.
+      if (holder !== undefined && holder.host === this.deps.host && this.deps.isAlive(holder.pid)) throw campaignHeld(name, holder);
+      // Held from another host: whether that run goes on cannot be told from here.
+      if (holder !== undefined && holder.host !== this.deps.host && !force) {
+        throw campaignHeld(name, holder, `. It runs on another host: if that run is gone for sure, pass --force-unlock (lock file: ${path})`);
+      }
+      // Its owner is gone (or forced, or the lock is unreadable): take it over, one taker at a time.
       const takeover = `${path}.takeover`;
       let fd: number;
       try {
         fd = openSync(takeover, 'wx', 0o600);
       } catch {
-        throw campaignHeld(name, holder, path);
+        throw campaignHeld(name, holder, '. Another run is taking its lock over just now');
       }
       try {
         if (readQuiet(path) === text) rmSync(path, { force: true });
@@ -119,12 +123,10 @@ function parseOwner(text: string): LockOwner | undefined {
   }
 }
 
-export function campaignHeld(name: string, holder: LockOwner | undefined, where?: string): UsageError {
+/** The refusal of a held campaign, naming the holder; `more` ends the hint (what else can be done). */
+export function campaignHeld(name: string, holder: LockOwner | undefined, more = ''): UsageError {
   const who = holder === undefined ? 'another run' : `run ${holder.runId} on ${holder.host} (pid ${holder.pid}, started ${holder.started})`;
-  return new UsageError(
-    `campaign ${name} is being sent by ${who}`,
-    `wait for it to finish: two runs of one campaign at once could race for the same recipients${where === undefined ? '' : `. If that run is gone for sure, delete ${where}`}`,
-  );
+  return new UsageError(`campaign ${name} is being sent by ${who}`, `wait for it to finish: two runs of one campaign at once could race for the same recipients${more}`);
 }
 
 type RunLine = CampaignRun & { ordinal: number; t?: undefined } | { t: 'tally'; runId: string; accepted: number; inDoubt: number; claimed: number };

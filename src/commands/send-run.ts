@@ -217,13 +217,21 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     // before the first batch goes out.
     let plan: CampaignPlan | undefined;
     if (send.campaign !== undefined) {
-      campaign = await CampaignSend.start(send.campaign.store, send.campaign.name, { host: hostname(), pid: deps.pid, started: new Date(deps.now()).toISOString(), runId }, keys!);
+      campaign = await CampaignSend.start(send.campaign.store, send.campaign.name, { host: hostname(), pid: deps.pid, started: new Date(deps.now()).toISOString(), runId }, keys!, send.forceUnlock);
       campaignRunId = runId;
       plan = await campaign.plan(
         { runId, started: new Date(deps.now()).toISOString(), input: options.recipients === '-' ? null : resolve(io.cwd, options.recipients), templateSha256: sha256(template.text) },
         previous !== undefined,
       );
       reportCampaignPlan(reporter, send.campaign.name, plan);
+      if (previous !== undefined && (await skipsChangedUnderJournal(spool, campaign, previous))) {
+        // Its batches would be formed from other rows than the journal records: refuse in words, before any request.
+        const others = [...plan.byRun.keys()].filter((id) => id !== runId);
+        throw new UsageError(
+          `run ${runId} of campaign ${send.campaign.name} cannot resume as journaled: recipients of its unsent batches were sent meanwhile by ${others.length === 1 ? `run ${others[0]}` : `${others.length} other runs`} of the campaign, so its batches would not be the same`,
+          'send again with --new-run: a new run of the campaign sends only to the recipients not yet sent (this run and its journal are kept)',
+        );
+      }
     }
     const alreadySent = plan?.alreadySent ?? 0;
     const toSend = checked.valid - alreadySent;
@@ -455,6 +463,26 @@ function reportCampaignPlan(reporter: Reporter, name: string, plan: CampaignPlan
   if (plan.templateChangedSince !== undefined) {
     reporter.note(`campaign ${name}: the template differs from the one of run ${plan.templateChangedSince.runId} (${plan.templateChangedSince.started}); the new template goes to the recipients not yet sent`);
   }
+}
+
+/**
+ * Whether the campaign now skips other rows, among those the journal's batches hold, than when
+ * the journal was started (its already_sent records): then the batches would be formed from
+ * other rows. One pass over the spool against the journal's skipped line runs, merged and sorted.
+ */
+async function skipsChangedUnderJournal(spool: EntrySpool, campaign: CampaignSend, journal: JournalState): Promise<boolean> {
+  let lastLine = 0;
+  for (const shape of journal.shapes.values()) lastLine = Math.max(lastLine, shape.rows[1]);
+  const skippedThen = journal.alreadySent.flatMap((record) => record.lines).sort((a, b) => a[0] - b[0]);
+  let at = 0;
+  let ordinal = 0;
+  for await (const entry of spool.entries()) {
+    if (entry.line > lastLine) break;
+    while (at < skippedThen.length && skippedThen[at]![1] < entry.line) at++;
+    const then = at < skippedThen.length && skippedThen[at]![0] <= entry.line;
+    if (then !== (campaign.holder(ordinal++) !== undefined)) return true;
+  }
+  return false;
 }
 
 /** The rows the campaign skips, as line runs per run that holds them (the spool read once more). */

@@ -169,3 +169,27 @@ describe.each(backends)('campaign store contract: $name', (backend) => {
     expect(found.state.reduce((n, s) => n + (s === 0 ? 1 : 0), 0)).toBe(50_000);
   });
 });
+
+describe('the local campaign lock and --force-unlock', () => {
+  it('a holder on another host is refused until --force-unlock; a live holder on this host never gives way, not even to --force-unlock', async () => {
+    const dir = tempDir();
+    try {
+      const elsewhere = new LocalCampaignStore(dir, { host: 'ci-runner-7', isAlive: () => true });
+      const here = new LocalCampaignStore(dir, { host: hostname(), isAlive: () => true });
+      await elsewhere.lock('nightly', { ...owner('run-far', 777), host: 'ci-runner-7' });
+      const refused = (await here.lock('nightly', owner('run-near', 888)).catch((e: unknown) => e)) as ExitError;
+      expect(refused.exitCode).toBe(2);
+      expect(refused.message).toContain('campaign nightly is being sent by run run-far on ci-runner-7 (pid 777');
+      expect(refused.hint).toContain('--force-unlock');
+      const forced = await here.lock('nightly', owner('run-near', 888), true);
+      // Now held here by a live process: another run on this host is refused, even with --force-unlock.
+      const sameHost = (await here.lock('nightly', owner('run-other', 999), true).catch((e: unknown) => e)) as ExitError;
+      expect(sameHost.message).toContain('being sent by run run-near');
+      expect(sameHost.hint).not.toContain('--force-unlock');
+      await forced();
+      await (await here.lock('nightly', owner('run-other', 999)))();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

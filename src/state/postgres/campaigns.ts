@@ -36,17 +36,25 @@ export class PostgresCampaignStore implements CampaignStore {
   async lock(name: string, owner: LockOwner): Promise<() => Promise<void>> {
     checkName(name);
     const client = await this.state.pool.connect();
+    // A session that ends while held (the server ended it) must not crash the run with an unhandled
+    // 'error': the claims are per-recipient atomic anyway, and the run's own lock stops the run.
+    client.on('error', () => undefined);
     let held = false;
     try {
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [CAMPAIGN_LOCK_CLASS, name]);
       held = rows[0]?.ok === true;
       if (!held) {
-        const holder = await client.query<{ owner: LockOwner }>(
-          `SELECT l.owner FROM batchsend_locks l JOIN pg_locks p ON p.pid = l.backend_pid AND p.locktype = 'advisory' AND p.granted
+        const holder = await client.query<{ owner: LockOwner; backend_pid: number }>(
+          `SELECT l.owner, l.backend_pid FROM batchsend_locks l JOIN pg_locks p ON p.pid = l.backend_pid AND p.locktype = 'advisory' AND p.granted
             AND p.classid = $2::oid AND p.objid = hashtext($1)::oid WHERE l.name = $3`,
           [name, CAMPAIGN_LOCK_CLASS, `campaign:${name}`],
         );
-        throw campaignHeld(name, holder.rows[0]?.owner);
+        const session = holder.rows[0]?.backend_pid;
+        throw campaignHeld(
+          name,
+          holder.rows[0]?.owner,
+          `. The lock ends with its PostgreSQL session (a killed run frees it; --force-unlock cannot)${session === undefined ? '' : `: if that batchsend is gone and only its connection hangs, end the session (SELECT pg_terminate_backend(${session}))`}`,
+        );
       }
       await client.query(
         `INSERT INTO batchsend_locks (name, owner, backend_pid) VALUES ($1, $2, pg_backend_pid())
