@@ -161,16 +161,17 @@ describe.each(backends)('campaigns on the $name', (backend) => {
   it('a resumed run whose unsent recipients another run of the campaign sent meanwhile: refused in words (exit 2), --new-run sends only the rest', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'status', status: 503, times: 2 }] });
     const dir = workDir();
-    const input = recipientsFile(dir, 50, 'first.csv');
+    // 40 rows: no other test's run in this state has this identity (a run found by identity would be resumed).
+    const input = recipientsFile(dir, 40, 'first.csv');
     const args = [input, '-t', TEMPLATE, '--campaign', 'overlap', '--state', state, '--batch-size', '10', '--max-attempts', '1', '--lookup-settle', '1'];
     const first = await send(dir, emu, args);
     expect(first.code, first.stderr).toBe(5); // batches 1 and 2 not sent: their recipients are free again
-    expect(emu.stats.acceptedRecipients).toBe(30);
+    expect(emu.stats.acceptedRecipients).toBe(20);
     const lines = readFileSync(input, 'utf8').trim().split('\n');
     writeFileSync(join(dir, 'second.csv'), `${[lines[0], ...lines.slice(1).reverse()].join('\n')}\n`);
     const second = await send(dir, emu, [join(dir, 'second.csv'), '-t', TEMPLATE, '--campaign', 'overlap', '--state', state, '--batch-size', '10']);
     expect(second.code, second.stderr).toBe(0);
-    expect(emu.stats.acceptedRecipients).toBe(50);
+    expect(emu.stats.acceptedRecipients).toBe(40);
 
     const requests = emu.stats.sendRequests;
     const resumed = await send(dir, emu, args);
@@ -181,8 +182,8 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(emu.stats.sendRequests).toBe(requests);
     const fresh = await send(dir, emu, [...args, '--new-run', '--json']);
     expect(fresh.code, fresh.stderr).toBe(0);
-    expect(summaryOf(fresh.stdout)).toMatchObject({ already_sent: 50, recipients: { accepted: 0 } });
-    expect(emu.stats.acceptedRecipients).toBe(50);
+    expect(summaryOf(fresh.stdout)).toMatchObject({ already_sent: 40, recipients: { accepted: 0 } });
+    expect(emu.stats.acceptedRecipients).toBe(40);
     expect(emu.stats.recipientsAcceptedTwice).toBe(0);
   });
 });
