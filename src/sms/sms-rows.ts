@@ -2,7 +2,7 @@ import type { RecipientEntry } from '../recipient/recipient.js';
 import type { Template } from '../template/template.js';
 import { describeCharacter } from './character-names.js';
 import { gsmSafe, gsmSafeReplaces } from './gsm-safe.js';
-import { measurePieces, type PieceMeasure } from './sms-encoding.js';
+import { gsmWidth, measurePieces, SMS_LIMITS, type PieceMeasure } from './sms-encoding.js';
 
 /** The SMS options of validate and send. */
 export interface SmsOptions {
@@ -94,6 +94,8 @@ export class SmsRows {
   private figures = { rows: 0, gsm7: 0, ucs2: 0, parts: 0, largest: 0, replaced: 0, replacedRows: 0 };
   /** The text's pieces, reused row after row: literals stay, values (odd indexes) are filled in. */
   private readonly pieces: string[];
+  /** Septets of the template's literals when all are GSM-7 (measured once); undefined when not. */
+  private readonly literalSeptets: number | undefined;
 
   constructor(
     template: Template,
@@ -102,6 +104,8 @@ export class SmsRows {
     const text = (template.body.message.text_message as { text?: unknown } | undefined)?.text;
     this.plan = typeof text === 'string' ? planText(text) : undefined;
     this.pieces = this.plan === undefined ? [] : this.plan.literals.flatMap((literal, i) => (i === 0 ? [literal] : ['', literal]));
+    const literals = this.plan === undefined ? undefined : measurePieces(this.plan.literals);
+    this.literalSeptets = literals !== undefined && literals.firstNonGsm === undefined ? literals.units : undefined;
     this.smsByPriority = template.body.channel_priority_order?.includes('SMS') === true;
     const cap = template.body.channel_properties?.SMS_MAX_NUMBER_OF_MESSAGE_PARTS;
     this.templateMaxParts = cap !== undefined && /^\d+$/.test(cap.trim()) && Number(cap) > 0 ? Number(cap) : undefined;
@@ -139,7 +143,7 @@ export class SmsRows {
     const values = entry.parameters ?? {};
     const pieces = this.pieces;
     for (let i = 0; i < plan.names.length; i++) pieces[2 * i + 1] = values[plan.names[i]!] ?? `\${${plan.names[i]}}`;
-    const measure = measurePieces(pieces);
+    const measure = this.singleGsmPart(pieces) ?? measurePieces(pieces);
     const first = measure.firstNonGsm;
     // The common case, GSM-7, allocates nothing more (a spread here cost more than the measurement).
     if (first === undefined) return { sms: measure, replaced };
@@ -151,6 +155,24 @@ export class SmsRows {
     const hint = gsmSafeReplaces(first.codePoint) && !this.options.gsmSafe ? ' (--gsm-safe replaces it)' : '';
     const forcedBy = `${describeCharacter(first.codePoint)} ${where}${hint}`;
     return { sms: { encoding: measure.encoding, units: measure.units, parts: measure.parts, firstNonGsm: first, forcedBy }, replaced };
+  }
+
+  /**
+   * The common case measured from the values alone (the literals were measured once): a GSM-7
+   * text of one part. Undefined otherwise — then the whole text is measured.
+   */
+  private singleGsmPart(pieces: readonly string[]): PieceMeasure | undefined {
+    let septets = this.literalSeptets;
+    if (septets === undefined) return undefined;
+    for (let p = 1; p < pieces.length; p += 2) {
+      const value = pieces[p]!;
+      for (let i = 0; i < value.length; i++) {
+        const width = gsmWidth(value.charCodeAt(i));
+        if (width === 0) return undefined;
+        septets += width;
+      }
+    }
+    return septets <= SMS_LIMITS['GSM-7'].single ? { encoding: 'GSM-7', units: septets, parts: 1, firstNonGsm: undefined } : undefined;
   }
 
   /** The row error of --max-sms-parts, if the row needs more parts. */

@@ -47,6 +47,17 @@ describe('the row inspector', () => {
     expect([bySms.inspect(whatsapp).sms?.parts, bySms.inspect(contact).sms?.parts]).toEqual([1, 1]);
   });
 
+  it('measures a row as the whole substituted text measures, the template literals measured once', () => {
+    const values = ['', 'Ann', 'a'.repeat(140), 'a'.repeat(141), '{}[]~', '€'.repeat(70), 'ж', '😀', 'x\ny'];
+    for (const text of ['Hi ${first_name}, your order {nr}.', 'Привет ${first_name}', '${first_name}', 'a'.repeat(150) + '${first_name}']) {
+      const rows = new SmsRows(template({ message: { text_message: { text } } }), options);
+      for (const value of values) {
+        const { encoding, units, parts } = measureSms(text.replace('${first_name}', value));
+        expect(rows.inspect(sms(value)).sms, `${text} / ${value}`).toMatchObject({ encoding, units, parts });
+      }
+    }
+  });
+
   it('totals the figures with the estimated cost', () => {
     const rows = new SmsRows(template({ message: { text_message: { text: '${first_name}' } } }), { ...options, price: 0.045 });
     for (const name of ['a', 'a'.repeat(161), 'ж'.repeat(71)]) rows.add(rows.inspect(sms(name)));
