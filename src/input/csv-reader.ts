@@ -1,10 +1,20 @@
-import { CsvError, Parser } from 'csv-parse';
+import { createRequire } from 'node:module';
+import type { CsvError as CsvErrorClass, Parser as ParserClass } from 'csv-parse';
 import { InputFileError } from '../exit-codes.js';
 import { EncodingError } from './decode.js';
 import type { RecordSink } from './record-sink.js';
 import { FastCsvScanner } from './csv-scan.js';
 
 const MAX_RECORD_BYTES = 1 << 20;
+
+/**
+ * csv-parse, loaded when a file first needs it (the fast path reads most files alone): its
+ * CommonJS build, one file, loaded synchronously.
+ */
+let csvParse: { readonly CsvError: typeof CsvErrorClass; readonly Parser: typeof ParserClass } | undefined;
+function loadCsvParse(): NonNullable<typeof csvParse> {
+  return (csvParse ??= createRequire(import.meta.url)('csv-parse') as NonNullable<typeof csvParse>);
+}
 const NEWLINE = 0x0a;
 
 interface Chunk {
@@ -59,7 +69,7 @@ function countNewlines(values: readonly string[]): number {
   return count;
 }
 
-function describeCsvError(error: CsvError): string {
+function describeCsvError(error: CsvErrorClass): string {
   switch (error.code) {
     case 'CSV_QUOTE_NOT_CLOSED':
       return 'a quoted field that starts here is never closed';
@@ -258,7 +268,7 @@ export async function readCsv(
  * for all of a file whose delimiter it does not read).
  */
 class CarefulReader {
-  private readonly parser: Parser;
+  private readonly parser: ParserClass;
   private readonly api: CsvParserCore;
   private readonly counter = new LineCounter();
   private offset = 0;
@@ -273,7 +283,7 @@ class CarefulReader {
     record: (start: number, end: number, values: string[]) => void,
     private readonly lastLine: () => number,
   ) {
-    this.parser = new Parser({
+    this.parser = new (loadCsvParse().Parser)({
       delimiter,
       ...(lineEnd === undefined ? {} : { record_delimiter: lineEnd }),
       relax_column_count: true,
@@ -298,7 +308,7 @@ class CarefulReader {
     }
     const error = this.api.parse(chunk, final, this.push, noop);
     if (error === undefined) return;
-    if (error instanceof CsvError) {
+    if (error instanceof loadCsvParse().CsvError) {
       throw new InputFileError(this.file, this.lastLine() + 1, describeCsvError(error), { cause: error });
     }
     throw error;
