@@ -1,4 +1,6 @@
+import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { openInput } from '../input/open.js';
 import type { RecipientEntry } from '../recipient/recipient.js';
@@ -67,6 +69,7 @@ export async function checkRows(
         hashInput,
         spillDir: tmpdir(),
         duplicateSlots: duplicateSlotsKnob(io.env.BATCHSEND_DUPLICATE_SLOTS),
+        inputBytes: options.recipients === '-' ? undefined : await fileSize(resolve(io.cwd, options.recipients)),
       },
       {
         header: (names) => invalid?.useHeader(names),
@@ -158,5 +161,14 @@ export function failOnInvalid(result: Pick<PreflightResult, 'invalid' | 'rows'>,
       `${result.invalid} of ${result.rows} rows are invalid: nothing was sent`,
       'fix the rows above, or pass --skip-invalid to send the valid rows and write the others to invalid.csv',
     );
+  }
+}
+
+/** The size of a file, if it can be told (openInput has already said whether it can be read). */
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
   }
 }

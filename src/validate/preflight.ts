@@ -7,7 +7,7 @@ import type { InputFormat } from '../input/format.js';
 import { readJsonArray, readJsonLines } from '../input/json-reader.js';
 import type { RecordSink } from '../input/record-sink.js';
 import { recipientKey, type RecipientEntry, type RecipientOptions } from '../recipient/recipient.js';
-import { RecipientSet } from '../recipient/recipient-set.js';
+import { MAX_SLOTS, RecipientSet } from '../recipient/recipient-set.js';
 import type { Template } from '../template/template.js';
 import { RowChecker } from './row-checker.js';
 
@@ -45,6 +45,8 @@ export interface PreflightOptions {
   readonly spillDir: string;
   /** The duplicate check's table size limit (tests make it small to spill early). */
   readonly duplicateSlots?: number;
+  /** The input's size in bytes, when known: the duplicate table starts at the size it will need. */
+  readonly inputBytes?: number;
 }
 
 /** Live counts, readable while the preflight runs (for progress). */
@@ -80,7 +82,9 @@ export async function preflight(
   counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 },
 ): Promise<PreflightResult> {
   const checker = new RowChecker(template, options.recipient, options.file, hooks.warning, options.renames);
-  const seen = options.allowDuplicates ? undefined : new RecipientSet({ spillDir: options.spillDir, maxSlots: options.duplicateSlots });
+  const seen = options.allowDuplicates
+    ? undefined
+    : new RecipientSet({ spillDir: options.spillDir, maxSlots: options.duplicateSlots, initialSlots: presize(options.inputBytes) });
   const hash = options.hashInput ? createHash('sha256') : undefined;
   let sawHeader = false;
 
@@ -170,4 +174,12 @@ function csvNotices(file: string, read: CsvReadInfo): string[] {
   }
   if (read.emptyRows > 0) notices.push(`${file}: ${plural(read.emptyRows, 'row')} with every field empty: skipped`);
   return notices;
+}
+
+/**
+ * Slots for the rows a file of `bytes` may hold (a row takes 24 bytes or more), so the table
+ * does not grow and rehash row by row; capped by the table's own limit.
+ */
+function presize(bytes: number | undefined): number | undefined {
+  return bytes === undefined ? undefined : Math.min(MAX_SLOTS, Math.ceil(bytes / 24 / 0.7));
 }
