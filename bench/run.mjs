@@ -58,7 +58,7 @@ async function jsonBench(rows, repeats) {
   }
 }
 
-/** Peak RSS of validate, duplicate check on, at `large` rows against `small` (one run each, alternating). */
+/** Peak RSS of validate, duplicate check on, at `large` rows against `small` (the highest of `repeats` runs each, alternating). */
 async function memoryBench(small, large, repeats) {
   const files = { small: await generate(small), large: await generate(large) };
   const r = await alternate(
@@ -156,7 +156,7 @@ const part = (name) => only === undefined || only.has(name);
 if (part('startup')) await startup(repeats * 3);
 if (part('csv')) await csvBench(rows, repeats);
 if (part('json')) await jsonBench(rows, repeats);
-if (part('memory')) await memoryBench(rows, rows * 5, 1);
+if (part('memory')) await memoryBench(rows, rows * 5, Math.min(repeats, 2));
 if (part('send')) await sendBench(rows);
 if (part('paced')) await pacedBench(5000, quick ? 25_000 : 60_000);
 if (part('flood')) await floodBench(quick ? 10 : 30);

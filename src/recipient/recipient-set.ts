@@ -23,7 +23,7 @@ export interface RecipientSetOptions {
 /** 2^20 slots of 12 bytes: 12 MiB, room for 734,003 recipients before anything spills. */
 export const MAX_SLOTS = 1 << 20;
 const PARTITIONS = 64;
-const ENTRIES_PER_WRITE = 4096;
+const ENTRIES_PER_WRITE = 1024;
 
 /**
  * The set of recipients seen so far, for duplicate detection in one pass.
@@ -180,7 +180,7 @@ class Spill {
     const largest = Math.max(...this.written);
     const entries = new Uint32Array(largest * 3);
     const bytes = new Uint8Array(entries.buffer);
-    const tableSize = powerOfTwo(largest * 2);
+    const tableSize = powerOfTwo(Math.ceil(largest / 0.7));
     const table = new Uint32Array(tableSize * 3);
     for (let p = 0; p < PARTITIONS; p++) {
       const n = this.written[p]!;
@@ -192,7 +192,7 @@ class Spill {
           read += got;
         }
       });
-      const size = powerOfTwo(n * 2);
+      const size = powerOfTwo(Math.ceil(n / 0.7));
       const mask = size - 1;
       table.fill(0, 0, size * 3);
       for (let e = 0; e < n * 3; e += 3) {
