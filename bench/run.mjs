@@ -6,7 +6,8 @@
 // into bench/data/ once and reused. `--quick`: smaller files, fewer runs; `--repeats N`; `--only
 // startup,csv,…`: some parts alone.
 import { cpus, loadavg } from 'node:os';
-import { rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiEnv, bin, data, emulator, fmt, generate, measure, median, root, template } from './harness.mjs';
 import { floodBench, listenBench, reportBench } from './callbacks.mjs';
@@ -89,7 +90,23 @@ async function startup(repeats) {
     repeats,
   );
   console.log(`start-up: validate of a 2-row file / a bare commander script: ${ratio(r.validate, r.bare)} (target <= 1.5x)`);
+  const modules = countModules([bin, 'validate', two, '--template', template]);
+  const packages = Object.entries(modules.byPackage).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n}`).join(', ');
+  console.log(`  module files loaded by that validate: ${modules.total} (${packages})`);
   console.log(`  --help / a bare commander script: ${ratio(r.help, r.bare)}`);
+}
+
+/** The module files node loads running `args`, by package. */
+function countModules(args) {
+  const out = join(data, `modules-${process.pid}.json`);
+  const result = spawnSync(process.execPath, ['--import', join(root, 'bench', 'count-modules.mjs'), ...args], {
+    env: { ...process.env, BENCH_MODULES_FILE: out, CI: 'true', NO_COLOR: '1' },
+    stdio: 'ignore',
+  });
+  if (result.status !== 0) throw new Error(`counting modules: node ${args.join(' ')} exited ${result.status}`);
+  const counted = JSON.parse(readFileSync(out, 'utf8'));
+  rmSync(out, { force: true });
+  return counted;
 }
 
 async function sendBench(rows) {
