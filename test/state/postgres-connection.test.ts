@@ -73,6 +73,18 @@ describe('the PostgreSQL state schema', () => {
     expect(error.hint).toMatch(/user and password/);
   });
 
+  it('never shows a password with an unescaped / # ? @ in it, which URL parsers read as path, fragment or query', async () => {
+    for (const password of ['1234/secretpw', '2024#Secret', '99?Secret', '#Secret99', 'p@ss@word99']) {
+      const url = `postgresql://batchsend:${password}@127.0.0.1:1/postgres`;
+      expect(redactUrl(url)).not.toMatch(/secret|Secret|ss@word/);
+      const error = (await PostgresState.open(url).catch((e: unknown) => e)) as ExitError;
+      expect(error).toBeInstanceOf(ExitError);
+      expect(error.exitCode).toBe(2);
+      const shown = `${error.message} ${error.hint ?? ''}`;
+      for (const piece of password.split(/[/#?@]/).filter((p) => p.length > 3)) expect(shown).not.toContain(piece);
+    }
+  });
+
   it('names the server that cannot be reached', async () => {
     const error = (await PostgresState.open('postgresql://u:topsecret@127.0.0.1:1/db').catch((e: unknown) => e)) as ExitError;
     expect(error.exitCode).toBe(2);

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { UsageError } from '../../exit-codes.js';
 import { MIGRATIONS } from './migrations.js';
-import { redactUrl } from '../state-url.js';
+import { rawPasswordOf, redactUrl } from '../state-url.js';
 
 /**
  * The connection to a PostgreSQL state: a small pool, the schema migrated on first use, and every
@@ -13,7 +13,7 @@ export { isPostgresUrl, redactUrl } from '../state-url.js';
 /** `text` with each of `secrets` (and any URL password in it) replaced by `***`. */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
-  for (const secret of secrets) if (secret !== '') out = out.split(secret).join('***');
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) if (secret !== '') out = out.split(secret).join('***');
   return out;
 }
 
@@ -29,6 +29,9 @@ export interface PgEnvironment {
 
 function passwordOf(url: string, env: PgEnvironment): string[] {
   const secrets: string[] = [];
+  // However a driver splits a password with an unescaped / # ? in it, each piece stays hidden.
+  const raw = rawPasswordOf(url);
+  if (raw !== undefined && raw !== '') secrets.push(raw, ...raw.split(/[/#?]/).filter((piece) => piece !== ''));
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') secrets.push(decodeURIComponent(parsed.password), parsed.password);
@@ -68,8 +71,11 @@ export class PostgresState {
       max: poolSize,
       connectionTimeoutMillis: 15_000,
       application_name: 'batchsend',
-      // TCP keepalives: a lock's session on a dead network is noticed (and its lock ends) in minutes.
+      // TCP keepalives from 10 s of silence: the server ends a dead runner's session (and its lock)
+      // once its probes fail; a run whose lock session goes silent stops at its next journal
+      // write's deadline (src/state/postgres/runs.ts).
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       // Idle connections never keep a finished command's process alive.
       allowExitOnIdle: true,
     });

@@ -18,7 +18,10 @@ import { PostgresState, type PgEnvironment } from './connection.js';
  *
  * A run's lock is a session-level advisory lock held on a connection of its own for the whole
  * run: it ends with its session, so a killed runner (SIGKILL, a lost machine) frees it — the
- * server notices the closed connection at once, a silent network within the TCP keepalive.
+ * server notices a closed connection at once, a silent network by its TCP keepalive. The run's
+ * journal is written through that same session, each write with a deadline: once the session is
+ * gone (ended on the server, or silent), no record can be committed, so no batch can be sent —
+ * the run stops (exit 2) instead of sending on without its lock.
  * What stays on this machine, in a private (0700) directory (`localDir`): the spool and other
  * scratch files, and each run's invalid.csv.
  */
@@ -28,6 +31,7 @@ export class PostgresRunState implements State {
     /** This machine's directory for the state's local files (0700). */
     readonly localDir: string,
     private readonly host: HostIdentity,
+    private readonly timeoutMs: number,
   ) {}
 
   get where(): string {
@@ -35,10 +39,16 @@ export class PostgresRunState implements State {
   }
 
   /** Connect (migrating the schema) and make the private local directory `localDir`. */
-  static async open(url: string, env: PgEnvironment, localDir: string, host: HostIdentity): Promise<PostgresRunState> {
+  static async open(
+    url: string,
+    env: PgEnvironment,
+    localDir: string,
+    host: HostIdentity,
+    options: { queryTimeoutMs?: number } = {},
+  ): Promise<PostgresRunState> {
     await privateDir(join(localDir, 'runs'));
     await privateDir(join(localDir, 'tmp'));
-    return new PostgresRunState(await PostgresState.open(url, env), localDir, host);
+    return new PostgresRunState(await PostgresState.open(url, env), localDir, host, options.queryTimeoutMs ?? SESSION_QUERY_TIMEOUT_MS);
   }
 
   private checkId(id: string): string {
@@ -68,7 +78,7 @@ export class PostgresRunState implements State {
   async openRun(id: string): Promise<RunHandle> {
     const files = join(this.localDir, 'runs', this.checkId(id));
     await privateDir(files);
-    return new PostgresRun(id, this.db, files, this.host);
+    return new PostgresRun(id, this.db, files, this.host, this.timeoutMs);
   }
 
   runAtJournal(path: string): Promise<RunHandle> {
@@ -133,15 +143,40 @@ function runLockKey(id: string): { key: string; classid: number; objid: number }
 /** How often a refusal looks again for the holder's name (it writes it just after taking the lock). */
 const OWNER_LOOKS = 10;
 
+/**
+ * How long a journal write or a lock's release may take before the session behind it is taken
+ * for lost. A network that goes silent (no reset, no close) would otherwise hang the run — or,
+ * for a lock session, leave it sending while another machine takes the lock over.
+ */
+export const SESSION_QUERY_TIMEOUT_MS = 15_000;
+
+/**
+ * A query that fails after `ms` without an answer. node-postgres reads `query_timeout` from the
+ * query's config (lib/client.js) though its types leave it out.
+ */
+function withDeadline(text: string, values: unknown[], ms: number): pg.QueryConfig {
+  return { text, values, query_timeout: ms } as pg.QueryConfig;
+}
+
+/** What runs a query: the pool, or the one session that holds a run's lock. */
+type Queryable = Pick<pg.Pool, 'query'>;
+
 class PostgresRun implements RunHandle {
   /** Set when the session holding this run's lock ended: nothing more may be journaled (or sent). */
   private lockLost: UsageError | undefined;
+  /**
+   * The session holding this run's lock, while it is held. The journal is written through it and
+   * only through it: a record can be committed only while the lock is held, so a run whose lock
+   * session was ended (and taken over elsewhere) cannot journal — and so cannot send — another batch.
+   */
+  private lockSession: pg.PoolClient | undefined;
 
   constructor(
     readonly id: string,
     private readonly db: PostgresState,
     private readonly files: string,
     private readonly host: HostIdentity,
+    private readonly timeoutMs: number,
   ) {}
 
   get where(): string {
@@ -162,7 +197,7 @@ class PostgresRun implements RunHandle {
   }
 
   async journal(): Promise<RecordLog> {
-    return new PostgresLog(this.db, this.id, () => this.lockLost);
+    return new PostgresLog(this.db, this.id, () => this.lockLost, () => this.lockSession ?? this.db.pool, this.timeoutMs);
   }
 
   async retireJournal(suffix: string): Promise<string> {
@@ -201,8 +236,11 @@ class PostgresRun implements RunHandle {
     client.on('end', onEnd);
     const detach = (): void => {
       released = true;
+      this.lockSession = undefined;
       client.off('error', onError);
       client.off('end', onEnd);
+      // A session that fails after this (during the release, or idle in the pool) must not crash the process.
+      client.on('error', () => undefined);
     };
     try {
       for (let look = 0; ; look++) {
@@ -227,6 +265,7 @@ class PostgresRun implements RunHandle {
          ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, backend_pid = EXCLUDED.backend_pid, taken = now()`,
         [name, owner],
       );
+      this.lockSession = client;
     } catch (error) {
       detach();
       // Ending the session frees whatever it took.
@@ -238,8 +277,9 @@ class PostgresRun implements RunHandle {
         if (released) return;
         detach();
         try {
-          await client.query('DELETE FROM batchsend_locks WHERE name = $1 AND backend_pid = pg_backend_pid()', [name]);
-          await client.query('SELECT pg_advisory_unlock($1::int8)', [key]);
+          const timeout = this.timeoutMs;
+          await client.query(withDeadline('DELETE FROM batchsend_locks WHERE name = $1 AND backend_pid = pg_backend_pid()', [name], timeout));
+          await client.query(withDeadline('SELECT pg_advisory_unlock($1::int8)', [key], timeout));
           client.release();
         } catch {
           client.release(true); // a broken session: its end frees the lock
@@ -287,6 +327,9 @@ class PostgresLog implements RecordLog {
     private readonly db: PostgresState,
     private readonly journal: string,
     private readonly lockLost: () => UsageError | undefined,
+    /** Where appends go: the lock's session while the run holds its lock (the fence), else the pool. */
+    private readonly writer: () => Queryable,
+    private readonly timeoutMs: number,
   ) {}
 
   async readLines(): Promise<string[] | undefined> {
@@ -316,14 +359,18 @@ class PostgresLog implements RecordLog {
         const lost = this.lockLost();
         if (lost !== undefined) throw lost;
         if (this.next === undefined) {
-          const { rows } = await this.db.pool.query<{ next: number }>('SELECT coalesce(max(seq) + 1, 0)::int AS next FROM batchsend_journals WHERE journal = $1', [this.journal]);
+          const { rows } = await this.writer().query<{ next: number }>(
+            withDeadline('SELECT coalesce(max(seq) + 1, 0)::int AS next FROM batchsend_journals WHERE journal = $1', [this.journal], this.timeoutMs),
+          );
           this.next = rows[0]!.next;
         }
-        await this.db.pool.query('INSERT INTO batchsend_journals (journal, seq, line) SELECT $1, $2 + n - 1, line FROM unnest($3::text[]) WITH ORDINALITY AS t(line, n)', [
-          this.journal,
-          this.next,
-          group.map((item) => item.line),
-        ]);
+        await this.writer().query(
+          withDeadline(
+            'INSERT INTO batchsend_journals (journal, seq, line) SELECT $1, $2 + n - 1, line FROM unnest($3::text[]) WITH ORDINALITY AS t(line, n)',
+            [this.journal, this.next, group.map((item) => item.line)],
+            this.timeoutMs,
+          ),
+        );
         this.next += group.length;
         for (const item of group) item.done();
       } catch (error) {
