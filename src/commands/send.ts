@@ -97,14 +97,16 @@ async function sendOrBuild(
       throw new ExitError(ExitCode.internal, `rows do not reconcile: ${result.rows} read but ${accounted} accounted for — this is a bug; see the journal ${result.journal ?? ''}`);
     }
     const which = options.journal !== undefined ? `--journal ${displayPath(io.cwd, options.journal)}` : `--run ${result.runId ?? ''}`;
+    // With --new-run, the same command would start yet another run and send to everyone again.
+    const again = send.newRun === true ? 'the same command again without --new-run' : 'the same command again';
     if (result.declined === true) {
       reporter.note('Nothing was sent (the answer was not yes). Run the same command again to be asked again, or add --yes.');
     } else if (result.exitCode === ExitCode.interrupted) {
-      reporter.note(`Interrupted. Resume by running the same command again (run ${result.runId ?? '-'}, journal: ${displayPath(io.cwd, result.journal ?? '-')}).`);
+      reporter.note(`Interrupted. Resume by running ${again} (run ${result.runId ?? '-'}, journal: ${displayPath(io.cwd, result.journal ?? '-')}).`);
     } else if (result.exitCode === ExitCode.inDoubt) {
-      reporter.note(`Some batches are in doubt or were sent twice. See: batchsend status ${which} --remote; then run the same command again (add --resend-in-doubt to resend those in doubt).`);
+      reporter.note(`Some batches are in doubt or were sent twice. See: batchsend status ${which} --remote; then run ${again} (add --resend-in-doubt to resend those in doubt).`);
     } else if (result.exitCode === ExitCode.rejected && result.batches.notSent > 0) {
-      reporter.note('Some batches were not sent. Run the same command again to send them.');
+      reporter.note(`Some batches were not sent. Run ${again} to send them.`);
     }
     return result.exitCode;
   }

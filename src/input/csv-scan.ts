@@ -160,6 +160,8 @@ export class FastCsvScanner {
           at = close + 1;
           break;
         }
+        // A quoted field may end far past where it began: csv-parse judges a record that long.
+        if (at - pos > LONGEST_FAST_RECORD) return GIVE_UP;
         for (let n = value.indexOf('\n'); n !== -1; n = value.indexOf('\n', n + 1)) newlines++;
         values.push(value);
         if (at >= length) return { values, newlines, next: at };
@@ -194,6 +196,7 @@ export class FastCsvScanner {
         if (this.lineEnd === '\n') return GIVE_UP;
         end = newline - 1;
       }
+      if (end - pos > LONGEST_FAST_RECORD) return GIVE_UP;
       const value = text.slice(at, end);
       if (value.includes('"') || value.includes('\r')) return GIVE_UP;
       values.push(value);

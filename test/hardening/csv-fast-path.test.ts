@@ -56,4 +56,12 @@ describe('the CSV fast path', () => {
       [8, ['+5', 'Dee']],
     ]);
   });
+
+  it('refuses a record over 1 MiB as csv-parse does, also when its quoted field ends in a later chunk', async () => {
+    for (const text of ['n\n"' + '€'.repeat(349_600) + '"\nx\n', 'n,m\na,' + 'b'.repeat(1_100_000) + '\nx,y\n']) {
+      const careful = await readWith(text, 1 << 16, ',', false);
+      expect(careful.error).toMatch(/longer than 1048576 bytes/);
+      expect(await readWith(text, 1 << 16, ',', true)).toEqual(careful);
+    }
+  });
 });

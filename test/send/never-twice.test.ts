@@ -239,6 +239,22 @@ describe.concurrent('honest lookups', () => {
     expect(again.code).toBe(0);
     exactlyOnce(emu, 10);
   });
+
+  // R13: the resume line of a run started with --new-run must not repeat --new-run (that mints another run: everyone again)
+  it('SIGINT of a --new-run run: the resume line says to run it without --new-run, and that resumes it: each recipient once', async () => {
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 200, times: 100 }] });
+    const dir = tempDir();
+    const input = recipientsFile(dir, 100);
+    const run = spawnSend(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10', '--concurrency', '2', '--new-run']);
+    await until(() => emu.stats.acceptedBatches >= 2);
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('Resume by running the same command again without --new-run');
+    const again = await send(dir, emu, [input, '-t', TEMPLATE, '--batch-size', '10']);
+    expect(again.code).toBe(0);
+    exactlyOnce(emu, 100);
+  });
 });
 
 describe.concurrent('signals during every kind of wait (exit 130, never 1)', () => {
