@@ -78,7 +78,11 @@ async function silencingRelay(target: URL): Promise<{ url: string; silenceLockSe
     url: relayed.toString(),
     silenceLockSession: () => {
       let n = 0;
-      for (const link of links) if (link.lock) ((link.silent = true), n++);
+      for (const link of links) {
+        if (!link.lock) continue;
+        link.silent = true;
+        n++;
+      }
       return n;
     },
     close: async () => {
