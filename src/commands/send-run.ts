@@ -303,7 +303,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     const recipients = { accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 };
     const progress = { batchesDone: 0, batches: plannedBatches, recipientsDone: 0, recipients: toSend, retries: 0 };
     const settling: Array<Promise<void>> = [];
+    /** Batches with an outcome already: a stop after some of them marks only the others not sent. */
+    const reported = new Set<number>();
     const onResult = (result: BatchResult): void => {
+      reported.add(result.index);
       if (campaign !== undefined) settling.push(campaign.settle(runId, result.index, result.state));
       const key = ({ accepted: 'accepted', rejected: 'rejected', not_sent: 'notSent', in_doubt: 'inDoubt' } as const)[result.state];
       counts[key]++;
@@ -373,14 +376,14 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         fatal = run.storageFailure ?? run.endpointFailure;
       } catch (error) {
         if (error instanceof TokenUnavailable) {
-          for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: error.message });
+          for await (const batch of planned()) if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: error.message });
           reporter.note(`no token: ${error.message}`);
         } else if (error instanceof ExitError && (error.exitCode === ExitCode.auth || error.exitCode === ExitCode.usage)) {
           stopFailure = error;
-          for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'not sent' });
+          for await (const batch of planned()) if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'not sent' });
         } else if (deps.stop.aborted) {
           // Interrupted while waiting for the first token: nothing was sent (exit 130, resumable).
-          for await (const batch of planned()) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'interrupted' });
+          for await (const batch of planned()) if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'interrupted' });
         } else {
           throw error;
         }
