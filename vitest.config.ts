@@ -7,7 +7,7 @@ export default defineConfig({
     testTimeout: 30_000,
     pool: 'forks',
     // A throw-away PostgreSQL for the PostgreSQL state's tests (they fail if it cannot start).
-    globalSetup: ['test/pg-setup.ts'],
+    globalSetup: ['test/temp-setup.ts', 'test/pg-setup.ts'],
     setupFiles: ['test/cleanup-setup.ts'],
   },
 });

@@ -117,7 +117,7 @@ export async function startCluster({ owner, durable = false } = {}) {
 }
 
 /** A process's start time in clock ticks since boot (/proc/<pid>/stat field 22), or undefined when none runs. */
-function startTicks(pid) {
+export function startTicks(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);

@@ -14,9 +14,14 @@ export function fixture(name: string): string {
 
 const madeDirs: string[] = [];
 
+/** Where temp dirs go: the test run's root (test/temp-setup.ts), else the system's temp dir. */
+function tempRoot(): string {
+  return process.env.BATCHSEND_TEST_TMP ?? tmpdir();
+}
+
 /** A fresh temp directory, removed after the test file's tests (test/cleanup-setup.ts), pass or fail. */
 export function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'batchsend-test-'));
+  const dir = mkdtempSync(join(tempRoot(), 'batchsend-test-'));
   madeDirs.push(dir);
   return dir;
 }
@@ -72,7 +77,7 @@ let sharedState: string | undefined;
 export function defaultState(cwd: string | undefined): string {
   if (cwd !== undefined && cwd !== ROOT) return join(cwd, '.batchsend-state');
   if (sharedState === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'batchsend-state-'));
+    const dir = mkdtempSync(join(tempRoot(), 'batchsend-state-'));
     sharedState = dir;
     madeDirs.push(dir); // removed with the file's temp dirs: a forked worker's 'exit' is not reliable
   }

@@ -57,8 +57,9 @@ describe('npm run demo', () => {
   it('runs the whole loop: one row skipped, a 503 resolved by lookup, nobody twice, the brief\'s failure mapped to its line', async () => {
     const { spawnSync } = await import('node:child_process');
     const { join } = await import('node:path');
-    const { ROOT } = await import('../helpers.js');
-    const run = spawnSync(process.execPath, [join(ROOT, 'scripts', 'demo.mjs')], { encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 60_000 });
+    const { ROOT, tempDir } = await import('../helpers.js');
+    // The demo keeps its folder for the user to look into; under the test's own temp dir it goes with the test's.
+    const run = spawnSync(process.execPath, [join(ROOT, 'scripts', 'demo.mjs')], { encoding: 'utf8', env: { ...process.env, CI: 'true', TMPDIR: tempDir() }, timeout: 60_000 });
     expect(run.status).toBe(0);
     expect(run.stderr).toContain("recipients.csv:419: parameter 'first_name' is empty");
     expect(run.stderr).toContain('the lookup found it accepted');
