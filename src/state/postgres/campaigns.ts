@@ -21,6 +21,9 @@ const KEYS_PER_QUERY = 20_000;
 /** The first key of the two-int advisory locks batchsend takes for campaigns. */
 const CAMPAIGN_LOCK_CLASS = 0x62736331; // "bsc1"
 
+/** How often a refusal looks again for the holder's name (it writes it just after taking the lock). */
+const OWNER_LOOKS = 10;
+
 /**
  * Campaigns in PostgreSQL: one row per claimed recipient key, primary key (campaign, key), so a
  * claim is atomic across machines; the campaign lock is a session-level advisory lock held on a
@@ -41,14 +44,20 @@ export class PostgresCampaignStore implements CampaignStore {
     client.on('error', () => undefined);
     let held = false;
     try {
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [CAMPAIGN_LOCK_CLASS, name]);
-      held = rows[0]?.ok === true;
-      if (!held) {
+      for (let look = 0; !held; look++) {
+        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [CAMPAIGN_LOCK_CLASS, name]);
+        held = rows[0]?.ok === true;
+        if (held) break;
         const holder = await client.query<{ owner: LockOwner; backend_pid: number }>(
           `SELECT l.owner, l.backend_pid FROM batchsend_locks l JOIN pg_locks p ON p.pid = l.backend_pid AND p.locktype = 'advisory' AND p.granted
             AND p.classid = $2::oid AND p.objid = hashtext($1)::oid WHERE l.name = $3`,
           [name, CAMPAIGN_LOCK_CLASS, `campaign:${name}`],
         );
+        if (holder.rows[0] === undefined && look < OWNER_LOOKS) {
+          // Taken a moment ago (its owner is being written), or released meanwhile: look again, as the run lock does.
+          await new Promise((done) => setTimeout(done, 50));
+          continue;
+        }
         const session = holder.rows[0]?.backend_pid;
         throw campaignHeld(
           name,
