@@ -375,15 +375,21 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         stopFailure = run.stopFailure;
         fatal = run.storageFailure ?? run.endpointFailure;
       } catch (error) {
+        /** Every batch without an outcome yet is not sent, for `reason`. */
+        const rest = async (reason: string): Promise<void> => {
+          for await (const batch of planned()) {
+            if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: reason });
+          }
+        };
         if (error instanceof TokenUnavailable) {
-          for await (const batch of planned()) if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: error.message });
+          await rest(error.message);
           reporter.note(`no token: ${error.message}`);
         } else if (error instanceof ExitError && (error.exitCode === ExitCode.auth || error.exitCode === ExitCode.usage)) {
           stopFailure = error;
-          for await (const batch of planned()) if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'not sent' });
+          await rest('not sent');
         } else if (deps.stop.aborted) {
           // Interrupted while waiting for the first token: nothing was sent (exit 130, resumable).
-          for await (const batch of planned()) if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: 'interrupted' });
+          await rest('interrupted');
         } else {
           throw error;
         }

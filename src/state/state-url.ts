@@ -25,7 +25,7 @@ export function redactUrl(url: string): string {
   const cut = url.replace(USER_INFO, '$1***@');
   try {
     const parsed = new URL(cut);
-    if (parsed.password !== '' && parsed.password !== '***') parsed.password = '***';
+    if (parsed.password !== '') parsed.password = '***';
     // libpq also takes ?password=…
     if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
     return parsed.toString();
