@@ -1,6 +1,6 @@
 // `node --import bench/count-modules.mjs …`: counts the module files the program loads (ES modules
 // through a load hook, CommonJS through Module._load) and writes the count to BENCH_MODULES_FILE
-// at exit, by package ("dist" for batchsend's own).
+// at exit, by package ("dist" for batchsend's own), and the files themselves.
 import { register, Module } from 'node:module';
 import { MessageChannel } from 'node:worker_threads';
 import { writeFileSync } from 'node:fs';
@@ -27,5 +27,5 @@ process.on('exit', () => {
     const name = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1] ?? (file.includes('/dist/') ? 'dist' : 'other');
     byPackage[name] = (byPackage[name] ?? 0) + 1;
   }
-  writeFileSync(process.env.BENCH_MODULES_FILE, JSON.stringify({ total: files.size, byPackage }));
+  writeFileSync(process.env.BENCH_MODULES_FILE, JSON.stringify({ total: files.size, byPackage, files: [...files] }));
 });

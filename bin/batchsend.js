@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { run } from '../dist/cli.js';
+// The bundled CLI (scripts/bundle.mjs, part of npm run build).
+import { run } from '../dist/bin/cli.js';
 
 await run();

@@ -8,7 +8,9 @@ import type { ExitError as ExitErrorType } from './exit-codes.js';
  * `process`. Command modules load lazily, so `--help` and `--version` stay fast.
  */
 
-const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+/** Set by the bundle (scripts/bundle.mjs), which lives one folder deeper than this file's tsc output. */
+declare const BATCHSEND_VERSION: string | undefined;
+const version = typeof BATCHSEND_VERSION === 'string' ? BATCHSEND_VERSION : (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 const ROOT_EXAMPLES = `
 Examples:
@@ -336,7 +338,8 @@ async function describeFailure(error: unknown, io: Io): Promise<Failure> {
     // A full, read-only or refused disk is the environment, not a bug: exit 2, in words.
     return describeFailure(new StorageError(error.path ?? 'a file', error.code!, undefined, { cause: error }), io);
   }
-  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const { mappedStack } = await import('./report/mapped-stack.js');
+  const detail = error instanceof Error ? mappedStack(error.stack ?? error.message) : String(error);
   io.stderr.write(
     `batchsend: internal error — this is a bug in batchsend, please report it with the lines below.\n${detail}\n`,
   );

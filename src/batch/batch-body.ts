@@ -1,5 +1,5 @@
 import type { RecipientEntry } from '../recipient/recipient.js';
-import { TRACKING_BATCH_KEY, TRACKING_ROW_KEY, type Template } from '../template/template.js';
+import { TRACKING_BATCH_KEY, TRACKING_ROW_KEY, type Template } from '../template/template-core.js';
 
 export const MAX_BATCH_SIZE = 1000;
 

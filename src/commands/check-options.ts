@@ -5,7 +5,7 @@ import { resolveFormat, type InputFormat } from '../input/format.js';
 import { MAX_BATCH_SIZE } from '../batch/batch-body.js';
 import { isKnownCountry } from '../recipient/phone.js';
 import type { RecipientOptions } from '../recipient/recipient.js';
-import { CHANNELS, type Channel } from '../template/message-schema.js';
+import { CHANNELS, type Channel } from '../template/channels.js';
 import type { SmsOptions } from '../sms/sms-rows.js';
 
 /** The options of `validate` and `send`, as commander hands them over (strings, flags). */

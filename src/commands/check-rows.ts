@@ -146,7 +146,7 @@ export function unsentSummary(
     duplicates: result.duplicates,
     batches: { planned: batches, accepted: 0, rejected: 0, notSent: 0, inDoubt: 0 },
     recipientsAccepted: 0,
-    elapsedMs: performance.now() - started,
+    elapsedMs: Date.now() - started,
     invalidFile: result.invalidFile,
     outDir,
     sms: result.sms,

@@ -1,8 +1,8 @@
-import { readFile, stat } from 'node:fs/promises';
 import { UsageError } from '../exit-codes.js';
 import { DEMO_CREDENTIALS, startEmulator, type EmulatorOptions } from '../emulator/emulator.js';
 import { parseFaultSpec, type FaultRule } from '../emulator/faults.js';
 import type { Io } from '../report/terminal.js';
+import { readSecretFile } from './secret-file.js';
 
 export interface RawEmulatorOptions {
   readonly port?: string;
@@ -35,23 +35,6 @@ function number(flag: string, raw: string | undefined, min: number, max = Number
   const value = Number(raw);
   if (!Number.isFinite(value) || value < min || value > max) throw new UsageError(`${flag} '${raw}' must be a number from ${min} to ${max}`);
   return value;
-}
-
-/** Read a secret from a file that only its owner can read. */
-export async function readSecretFile(flag: string, path: string): Promise<string> {
-  let mode: number;
-  try {
-    mode = (await stat(path)).mode;
-  } catch (error) {
-    throw new UsageError(`${flag} ${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, undefined, { cause: error });
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new UsageError(
-      `${flag} ${path}: readable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): a secret file must be 0600 or 0400`,
-      `run: chmod 600 ${path}; a Kubernetes secret volume needs defaultMode: 0400 (or items[].mode: 0400); a Docker or Compose secret needs mode: 0400 (or pass the secret in the environment instead)`,
-    );
-  }
-  return (await readFile(path, 'utf8')).trim();
 }
 
 function oneOf<T extends string>(flag: string, raw: string | undefined, values: readonly T[]): T | undefined {

@@ -7,7 +7,7 @@ import { isPostgresUrl } from '../state/state-url.js';
 import { isDiskError, StorageError } from '../state/safe-files.js';
 import { UsageError } from '../exit-codes.js';
 import type { Io } from '../report/terminal.js';
-import { readSecretFile } from './emulator.js';
+import { readSecretFile } from './secret-file.js';
 import { chooseRun, type RawRunChoice } from './run-selection.js';
 
 export interface RawListenOptions extends RawRunChoice {

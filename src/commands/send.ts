@@ -4,12 +4,12 @@ import { BatchBodyBuilder, batchCount, batchShape, entryJson } from '../batch/ba
 import { checkOutDir, clearOutDir, EntrySpool, writeBatchFiles } from '../batch/batch-files.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { resolveApiSettings, type RawApiSettings } from '../sinch/settings.js';
-import { readSecretFile } from './emulator.js';
+import { readSecretFile } from './secret-file.js';
 import type { SendRunOptions } from './send-run.js';
 import { confirmationQuestion, describePlan, isYes, type SendPlan } from '../send/send-plan.js';
 import { createReporter } from '../report/reporter.js';
 import { displayPath, type Io } from '../report/terminal.js';
-import { loadTemplate } from '../template/template.js';
+import { loadTemplate } from '../template/template-core.js';
 import { checkOptions, runShapeOf, type RawCheckOptions } from './check-options.js';
 import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
 import { openCampaignStore } from '../campaign/open-campaigns.js';
@@ -23,7 +23,7 @@ import { runIdentity } from '../state/run-identity.js';
  * --out write them as files); nothing goes over the network. Returns the exit code.
  */
 export async function sendCommand(recipients: string, raw: RawCheckOptions & RawSendOptions, io: Io, context: SendContext): Promise<number> {
-  const started = performance.now();
+  const started = Date.now();
   const options = checkOptions(recipients, raw, io.cwd);
   if (raw.testRow !== undefined && raw.testTo === undefined) throw new UsageError('--test-row goes with --test-to', 'e.g. batchsend send r.csv -t t.json --test-to +46701234567 --test-row 7');
   if (raw.testTo !== undefined && options.dryRun) throw new UsageError('--test-to sends one real message: it does not go with --dry-run');
@@ -87,7 +87,7 @@ async function sendOrBuild(
       alreadySent: send.campaign === undefined ? undefined : result.alreadySent,
       batches: result.batches,
       recipientsAccepted: result.recipients.accepted,
-      elapsedMs: performance.now() - started,
+      elapsedMs: Date.now() - started,
       invalidFile: result.invalidFile,
       reconciliation: { ...result.recipients, invalid: result.invalid, duplicates: result.duplicates, rows: result.rows, alreadySent: result.alreadySent },
       sms: result.sms,

@@ -8,8 +8,8 @@ import { createHttpAgent, proxySettings } from '../sinch/http-agent.js';
 import { resolveApiSettings, type ApiSettings, type RawApiSettings } from '../sinch/settings.js';
 import { TokenProvider } from '../sinch/token.js';
 import { sleep } from '../send/sleep.js';
-import { TRACKING_BATCH_KEY } from '../template/template.js';
-import { readSecretFile } from './emulator.js';
+import { TRACKING_BATCH_KEY } from '../template/template-core.js';
+import { readSecretFile } from './secret-file.js';
 import { chooseRun, type RawRunChoice } from './run-selection.js';
 
 export interface RawJournalOptions extends RawApiSettings, RawRunChoice {

@@ -2,13 +2,13 @@ import { batchCount } from '../batch/batch-body.js';
 import { ExitCode } from '../exit-codes.js';
 import { createReporter } from '../report/reporter.js';
 import type { Io } from '../report/terminal.js';
-import { loadTemplate } from '../template/template.js';
+import { loadTemplate } from '../template/template-core.js';
 import { checkOptions, type RawCheckOptions } from './check-options.js';
 import { checkRows, failOnInvalid, unsentSummary } from './check-rows.js';
 
 /** `batchsend validate`: the pre-flight alone. No network, no credentials. Returns the exit code. */
 export async function validateCommand(recipients: string, raw: RawCheckOptions, io: Io): Promise<number> {
-  const started = performance.now();
+  const started = Date.now();
   const options = checkOptions(recipients, raw, io.cwd);
   const template = await loadTemplate(options.template, io.cwd);
   const reporter = await createReporter(io, options.json, `validate ${recipients}`);

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { TextDecoder } from 'node:util';
+// TextDecoder: the global one (importing node:util would load modules a start-up does not need).
 
 /** The input is not valid text. The bytes before the fault have already been yielded. */
 export class EncodingError extends Error {
@@ -63,7 +63,7 @@ export async function* decodeToUtf8(source: AsyncIterable<Buffer | string>, enco
     return;
   }
   let first = true;
-  let utf16: TextDecoder | undefined;
+  let utf16: InstanceType<typeof TextDecoder> | undefined;
   let carry: Buffer | undefined;
   for await (const piece of source) {
     let chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;

@@ -1,4 +1,4 @@
-import { TextDecoder } from 'node:util';
+// TextDecoder: the global one (importing node:util would load modules a start-up does not need).
 import { InputFileError } from '../exit-codes.js';
 import { EncodingError } from './decode.js';
 import type { RecordSink } from './record-sink.js';

@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { CHANNELS, PHONE_CHANNELS, type Channel } from '../template/message-schema.js';
+import { CHANNELS, PHONE_CHANNELS, type Channel } from '../template/channels.js';
 import { normalisePhone } from './phone.js';
 
 export interface ChannelIdentity {
@@ -55,35 +54,4 @@ export function recipientKey(recipient: Recipient): { key: string; space: number
   const identities = recipient.identified_by.channel_identities;
   if (identities.length === 1) return { key: identities[0]!.identity, space: CHANNEL_INDEX.get(identities[0]!.channel)! };
   return { key: identities.map((i) => `${i.channel}\u0000${i.identity}`).join('\u0001'), space: 0x3ff };
-}
-
-/** The API's `Recipient`: a contact id, or channel identities. */
-const buildRecipientSchema = () => z.union([
-  // identified_by first: the common form (DISPATCH apps allow only it), so zod rarely tries both.
-  z.strictObject({
-    identified_by: z.strictObject({
-      channel_identities: z
-        .array(z.strictObject({ channel: z.enum(CHANNELS), identity: z.string().trim().min(1, 'identity must not be empty') }))
-        .min(1, 'needs at least one channel identity'),
-    }),
-  }),
-  z.strictObject({ contact_id: z.string().trim().min(1, 'contact_id must not be empty') }),
-]);
-
-const buildApiShapedRowSchema = () =>
-  z.strictObject({
-    recipient: buildRecipientSchema(),
-    parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
-    message_metadata: z.record(z.string(), z.unknown()).optional(),
-    conversation_metadata: z.record(z.string(), z.unknown()).optional(),
-  });
-
-let apiShapedRow: ReturnType<typeof buildApiShapedRowSchema> | undefined;
-
-/**
- * The schema of an API-shaped row: `{"recipient": {...}, "parameters": {...}}` as in
- * `recipient_and_params`. Built on first use: most files never hold such a row.
- */
-export function apiShapedRowSchema(): ReturnType<typeof buildApiShapedRowSchema> {
-  return (apiShapedRow ??= buildApiShapedRowSchema());
 }

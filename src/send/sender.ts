@@ -2,7 +2,7 @@ import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { isDiskError } from '../state/safe-files.js';
 import type { BatchClient, BatchStatus, SendOutcome } from '../sinch/batch-client.js';
 import { TokenUnavailable, type TokenProvider } from '../sinch/token.js';
-import { TRACKING_BATCH_KEY } from '../template/template.js';
+import { TRACKING_BATCH_KEY } from '../template/template-core.js';
 import { fullJitter, type BackoffPolicy } from './backoff.js';
 import type { RecordLog } from '../state/state.js';
 import type { BatchRecord, JournalState } from './journal.js';

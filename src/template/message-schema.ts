@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import { CHANNELS, MESSAGE_KINDS } from './channels.js';
+import { offerSchemas } from './schema-slot.js';
+
+export { CHANNELS, CHANNEL_PROPERTY_KEYS, MESSAGE_KINDS, PHONE_CHANNELS, type Channel } from './channels.js';
 
 /**
  * The Conversation API message (`AppMessage`) and batch request fields, as
@@ -8,55 +12,6 @@ import { z } from 'zod';
  * passes the format checks (URL, phone number, date) it can only meet after substitution, and
  * `onDeferred` is told so: then every row's substituted message is checked with the strict form.
  */
-
-export const CHANNELS = [
-  'WHATSAPP',
-  'RCS',
-  'SMS',
-  'MESSENGER',
-  'VIBERBM',
-  'MMS',
-  'INSTAGRAM',
-  'TELEGRAM',
-  'KAKAOTALK',
-  'KAKAOTALKCHAT',
-  'LINE',
-  'WECHAT',
-  'APPLEBC',
-] as const;
-export type Channel = (typeof CHANNELS)[number];
-
-/** Channels whose identities are phone numbers, normalised to E.164. */
-export const PHONE_CHANNELS: ReadonlySet<Channel> = new Set<Channel>(['SMS', 'MMS', 'WHATSAPP', 'RCS']);
-
-export const MESSAGE_KINDS = [
-  'text_message',
-  'media_message',
-  'template_message',
-  'card_message',
-  'carousel_message',
-  'choice_message',
-  'location_message',
-  'contact_info_message',
-  'list_message',
-] as const;
-
-export const CHANNEL_PROPERTY_KEYS = [
-  'MESSENGER_MESSAGING_TYPE',
-  'MESSENGER_MESSAGE_TAG',
-  'MESSENGER_NOTIFICATION_TYPE',
-  'VIBER_SENDER_NAME',
-  'VIBER_SENDER_AVATAR',
-  'SMS_FLASH_MESSAGE',
-  'MMS_SENDER',
-  'TELEGRAM_DISABLE_LINK_PREVIEW',
-  'SMS_SENDER',
-  'INSTAGRAM_MESSAGE_TAG',
-  'MMS_STRICT_VALIDATION',
-  'KAKAOTALK_AUTHENTICATION',
-  'LINE_VIDEO_TRACKING_ID',
-  'SMS_MAX_NUMBER_OF_MESSAGE_PARTS',
-] as const;
 
 export const channelSchema = z.enum(CHANNELS);
 
@@ -236,3 +191,44 @@ export function describeIssues(error: z.ZodError, root: string): string[] {
     return `${path}: ${issue.message}`;
   });
 }
+/** The API's `Recipient`: a contact id, or channel identities. */
+const buildRecipientSchema = () => z.union([
+  // identified_by first: the common form (DISPATCH apps allow only it), so zod rarely tries both.
+  z.strictObject({
+    identified_by: z.strictObject({
+      channel_identities: z
+        .array(z.strictObject({ channel: z.enum(CHANNELS), identity: z.string().trim().min(1, 'identity must not be empty') }))
+        .min(1, 'needs at least one channel identity'),
+    }),
+  }),
+  z.strictObject({ contact_id: z.string().trim().min(1, 'contact_id must not be empty') }),
+]);
+
+const buildApiShapedRowSchema = () =>
+  z.strictObject({
+    recipient: buildRecipientSchema(),
+    parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+    message_metadata: z.record(z.string(), z.unknown()).optional(),
+    conversation_metadata: z.record(z.string(), z.unknown()).optional(),
+  });
+
+let apiShapedRow: ReturnType<typeof buildApiShapedRowSchema> | undefined;
+
+/**
+ * The schema of an API-shaped row: `{"recipient": {...}, "parameters": {...}}` as in
+ * `recipient_and_params`. Built on first use: most files never hold such a row.
+ */
+export function apiShapedRowSchema(): ReturnType<typeof buildApiShapedRowSchema> {
+  return (apiShapedRow ??= buildApiShapedRowSchema());
+}
+
+let strictMessage: ReturnType<typeof buildMessageSchema> | undefined;
+
+/** The message schema without leniency, for a row's substituted message. Built on first use. */
+export function strictMessageSchema(): ReturnType<typeof buildMessageSchema> {
+  return (strictMessage ??= buildMessageSchema({ lenient: false }));
+}
+
+// Whoever loads this module (statically or through loadSchemas) makes the schemas usable by the
+// synchronous row checks.
+offerSchemas({ apiShapedRowSchema, strictMessageSchema, describeIssues });

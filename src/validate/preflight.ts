@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { UsageError } from '../exit-codes.js';
 import { readCsv, type CsvReadInfo } from '../input/csv-reader.js';
 import { hashing } from '../input/open.js';
@@ -8,7 +7,8 @@ import { readJsonArray, readJsonLines } from '../input/json-reader.js';
 import type { RecordSink } from '../input/record-sink.js';
 import { recipientKey, type RecipientEntry, type RecipientOptions } from '../recipient/recipient.js';
 import { MAX_SLOTS, RecipientSet } from '../recipient/recipient-set.js';
-import type { Template } from '../template/template.js';
+import { loadSchemas } from '../template/schema-slot.js';
+import type { Template } from '../template/template-core.js';
 import { RowChecker } from './row-checker.js';
 
 /** A row as it was read, for writing it back out (invalid.csv). */
@@ -81,11 +81,14 @@ export async function preflight(
   hooks: PreflightHooks,
   counts: PreflightCounts = { rows: 0, valid: 0, invalid: 0, duplicates: 0 },
 ): Promise<PreflightResult> {
+  // The row checks need zod only for a message checked again after substitution, or for a JSON
+  // row shaped as the API's recipient_and_params item: load it only then.
+  if (template.needsRowSchemaCheck || (options.format !== 'csv' && options.format !== 'tsv')) await loadSchemas();
   const checker = new RowChecker(template, options.recipient, options.file, hooks.warning, options.renames);
   const seen = options.allowDuplicates
     ? undefined
     : new RecipientSet({ spillDir: options.spillDir, maxSlots: options.duplicateSlots, initialSlots: presize(options.inputBytes) });
-  const hash = options.hashInput ? createHash('sha256') : undefined;
+  const hash = options.hashInput ? (await import('node:crypto')).createHash('sha256') : undefined;
   let sawHeader = false;
 
   const settle = (line: number, checked: ReturnType<RowChecker['checkValue']>, original: OriginalRow): void | Promise<void> => {

@@ -1,11 +1,11 @@
-import type { z } from 'zod';
 import { UsageError } from '../exit-codes.js';
-import { apiShapedRowSchema, channelOfHeader, normaliseIdentity, type ChannelIdentity, type RecipientEntry, type RecipientOptions } from '../recipient/recipient.js';
-import { buildMessageSchema, describeIssues, type Channel } from '../template/message-schema.js';
+import { channelOfHeader, normaliseIdentity, type ChannelIdentity, type RecipientEntry, type RecipientOptions } from '../recipient/recipient.js';
+import type { Channel } from '../template/channels.js';
 import { judgeForeignPlaceholders } from '../template/foreign-placeholders.js';
 import { nearestName } from '../template/nearest-name.js';
 import { substitute } from '../template/placeholders.js';
-import { TRACKING_ROW_KEY, type Template } from '../template/template.js';
+import { loadedSchemas } from '../template/schema-slot.js';
+import { TRACKING_ROW_KEY, type Template } from '../template/template-core.js';
 
 export type RowResult = { ok: true; entry: RecipientEntry } | { ok: false; message: string };
 
@@ -67,7 +67,6 @@ export class RowChecker {
   /** The raw keys of the last JSON row that was planned, and their plan. */
   private lastJson: { readonly keys: readonly string[]; readonly plan: ColumnPlan } | undefined;
   private readonly reportedUnused = new Set<string>();
-  private strictMessage: z.ZodType | undefined;
   private judgedForeign = false;
 
   constructor(
@@ -218,6 +217,7 @@ export class RowChecker {
   }
 
   private checkApiShaped(object: Record<string, unknown>): RowResult {
+    const { apiShapedRowSchema, describeIssues } = loadedSchemas();
     const parsed = apiShapedRowSchema().safeParse(object);
     if (!parsed.success) return { ok: false, message: describeIssues(parsed.error, '').join('; ') };
     const row = parsed.data;
@@ -268,9 +268,9 @@ export class RowChecker {
       return { ok: false, message: 'has a contact_id, but processing_strategy DISPATCH_ONLY allows only channel identities (identified_by): give a channel column instead' };
     }
     if (!this.template.needsRowSchemaCheck) return { ok: true, entry };
-    this.strictMessage ??= buildMessageSchema({ lenient: false });
+    const { strictMessageSchema, describeIssues } = loadedSchemas();
     const message = substitute(this.template.body.message, entry.parameters ?? {});
-    const checked = this.strictMessage.safeParse(message);
+    const checked = strictMessageSchema().safeParse(message);
     if (checked.success) return { ok: true, entry };
     return { ok: false, message: `after substitution, ${describeIssues(checked.error, 'message').join('; ')}` };
   }

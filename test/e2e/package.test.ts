@@ -33,9 +33,12 @@ afterAll(() => {
 });
 
 describe('the npm package', () => {
-  it('ships the built code, its declarations, the docs and the license — no sources, tests or source maps', () => {
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/batchsend.js', 'dist/cli.js', 'dist/index.js', 'dist/index.d.ts']));
-    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+  it('ships the built code, its declarations, the docs and the license — no sources or tests; the bundle maps without sources', () => {
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/batchsend.js', 'dist/bin/cli.js', 'dist/bin/cli.js.map', 'dist/cli.js', 'dist/index.js', 'dist/index.d.ts']));
+    // Source maps only for the bundled CLI (read when an internal error is reported), holding positions, not the sources.
+    const maps = files.filter((f) => f.endsWith('.map'));
+    expect(maps.filter((f) => !/^dist\/bin\/[^/]+\.js\.map$/.test(f))).toEqual([]);
+    for (const map of maps) expect(JSON.parse(readFileSync(join(project, 'node_modules', 'batchsend', map), 'utf8')).sourcesContent, map).toBeUndefined();
     expect(files.filter((f) => /^(src|test|fixtures|bench|scripts)\//.test(f))).toEqual([]);
     for (const file of files.filter((f) => f.endsWith('.js'))) {
       expect(readFileSync(join(project, 'node_modules', 'batchsend', file), 'utf8'), file).not.toMatch(/sourceMappingURL/);
@@ -51,6 +54,16 @@ describe('the npm package', () => {
     const r = spawnSync('npx', ['--offline', '--no-install', 'batchsend', '--version'], { cwd: project, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(version);
+  });
+
+  it('the installed CLI (the bundle) validates a file: its lazy chunks and dependencies resolve from where npm put them', () => {
+    const batchsend = join(project, 'node_modules', '.bin', 'batchsend');
+    const ok = spawnSync(batchsend, ['validate', fixture('valid.csv'), '--template', fixture('template.json'), '--json'], { cwd: project, encoding: 'utf8' });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('"event":"validated"');
+    const bad = spawnSync(batchsend, ['validate', fixture('row-errors.csv'), '--template', fixture('template.json')], { cwd: project, encoding: 'utf8' });
+    expect(bad.status, bad.stderr).toBe(3);
+    expect(bad.stderr).not.toMatch(/internal error/);
   });
 
   it('import from "batchsend" works, returns results, and throws typed errors with the exit code', () => {
