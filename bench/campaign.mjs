@@ -28,8 +28,8 @@ async function ledgerOf(file, stateDir, campaign) {
     keys.add({ identified_by: { channel_identities: [{ channel: 'SMS', identity: lines[i].slice(0, lines[i].indexOf(',')) }] } });
   }
   const words = keys.slice(0, keys.size);
-  await ledger.claim('earlier', words);
-  await ledger.settle('earlier', words, 'accepted');
+  await ledger.claim('earlier', [{ index: 1, keys: words }]);
+  await ledger.settle('earlier', [{ index: 1, keys: words, outcome: 'accepted' }]);
   return keys.size;
 }
 

@@ -1,9 +1,12 @@
 import type { FinalState } from '../send/sender.js';
-import { ClaimState, type CampaignLedger, type CampaignRun, type CampaignStore, type LockOwner, type Settlement } from './ledger.js';
-
-/** Recipients whose settlement is written at once. */
-const SETTLE_EVERY = 20_000;
+import { UsageError } from '../exit-codes.js';
+import { ClaimState, type BatchKeys, type BatchSettlement, type CampaignLedger, type CampaignRun, type CampaignStore, type LockOwner } from './ledger.js';
 import type { RecipientKeys } from './recipient-keys.js';
+
+/** Batches whose settlement is written at once. */
+const SETTLE_EVERY = 20;
+/** Recipients claimed at most in one go, ahead of the batches being sent. */
+const CLAIM_AHEAD = 20_000;
 
 /** What a campaign says about one send, before the first batch. */
 export interface CampaignPlan {
@@ -20,9 +23,10 @@ export interface CampaignPlan {
 /**
  * One send under `--campaign NAME`: the campaign held for the whole run (a second run of it is
  * refused naming the holder), the valid rows' recipient keys collected while they are checked,
- * the recipients other runs hold skipped, and the rest claimed in the ledger — durably, before
- * the first batch goes out. Each batch's outcome then settles its claims: accepted, in doubt, or
- * released (rejected: the API took nothing). A claim whose batch never got an outcome (the run
+ * the recipients other runs hold skipped, and the rest claimed in the ledger a few batches ahead
+ * of the sending — each batch's recipients durably claimed before that batch is handed on to be
+ * sent, the next ones claimed while these are in flight. Each batch's outcome then settles its
+ * claims: accepted, in doubt, or released (rejected: the API took nothing). A claim whose batch never got an outcome (the run
  * stopped) stays claimed by this run: resuming the run sends it; other runs skip it.
  */
 export class CampaignSend {
@@ -32,9 +36,13 @@ export class CampaignSend {
   private readonly batchKeys = new Map<number, Uint32Array>();
   private readonly held = { accepted: 0, inDoubt: 0, released: 0 };
   private planned = 0;
-  private readonly pending: Record<Settlement, Uint32Array[]> = { accepted: [], in_doubt: [], released: [] };
-  private readonly pendingKeys: Record<Settlement, number> = { accepted: 0, in_doubt: 0, released: 0 };
-  private unclaimed = new Uint32Array(0);
+  private pending: BatchSettlement[] = [];
+  /** Per valid row (ordinal): 1 when no run held its recipient at the lookup — this run claims it before sending. */
+  private fresh = new Uint8Array(0);
+  /** The ledger's writes, one at a time and in order (a claim, then the settlements after it). */
+  private writes: Promise<unknown> = Promise.resolve();
+  /** Why claiming stopped handing batches on: another run holds some of their recipients, or the ledger failed. */
+  private refusal: Error | undefined;
   /** The highest batch index started by this process, and the ordinal after its last row. */
   private lastBatch = 0;
   private startedUpTo = 0;
@@ -74,7 +82,6 @@ export class CampaignSend {
     const byOrdinal = new Map<number, number>();
     let alreadySent = 0;
     let claimedOnly = 0;
-    let toClaim = 0;
     const words = this.keys.slice(0, this.keys.size);
     for (let i = 0; i < this.keys.size; i++) {
       const at = sorted.indexOf(words[2 * i]!, words[2 * i + 1]!);
@@ -84,21 +91,14 @@ export class CampaignSend {
         alreadySent++;
         if (state === ClaimState.claimed) claimedOnly++;
         byOrdinal.set(found.by[at]!, (byOrdinal.get(found.by[at]!) ?? 0) + 1);
-      } else if (state === ClaimState.none) {
-        toClaim++;
       }
     }
-    // What this run will send and does not hold yet, to claim once its journal exists.
-    const claims = new Uint32Array(toClaim * 2);
-    let n = 0;
+    // What this run will send and does not hold yet: claimed batch by batch, before each is sent.
+    const fresh = new Uint8Array(this.keys.size);
     for (let i = 0; i < this.keys.size; i++) {
-      if (skip[i] !== 0) continue;
-      const at = sorted.indexOf(words[2 * i]!, words[2 * i + 1]!);
-      if (found.state[at] !== ClaimState.none) continue;
-      claims[n++] = words[2 * i]!;
-      claims[n++] = words[2 * i + 1]!;
+      if (skip[i] === 0 && found.state[sorted.indexOf(words[2 * i]!, words[2 * i + 1]!)] === ClaimState.none) fresh[i] = 1;
     }
-    this.unclaimed = claims;
+    this.fresh = fresh;
     this.skip = skip;
     this.holders = found.runs;
     this.planned = this.keys.size - alreadySent;
@@ -113,12 +113,80 @@ export class CampaignSend {
   }
 
   /**
-   * Claim, durably and in one go, the recipients this run will send — after its journal exists
-   * (so a claim always has a journal that owns it) and before its first batch.
+   * The batches (groups of spooled entries, in order, numbered from 1) handed on only once their
+   * recipients are claimed, durably — after the run's journal exists (so a claim always has a
+   * journal that owns it) and before the batch can be sent. Claims go a window of batches at a
+   * time: the next window is read and claimed while this one's batches are sent. A window with a
+   * recipient another run holds (its lock was taken over meanwhile) ends the batches here, before
+   * any of that window is handed on: `refused` says why.
    */
-  async claim(runId: string): Promise<void> {
-    if (this.unclaimed.length > 0) await this.ledger.claim(runId, this.unclaimed);
-    this.unclaimed = new Uint32Array(0);
+  async *claimAhead<T extends { readonly ordinal: number }>(runId: string, groups: AsyncIterable<T[]>): AsyncGenerator<T[]> {
+    const source = groups[Symbol.asyncIterator]();
+    let index = 0;
+    let read = 0;
+    const take = async (): Promise<{ batches: Array<{ index: number; group: T[] }>; refused: Promise<number> }> => {
+      const batches: Array<{ index: number; group: T[] }> = [];
+      // The first window one batch (the first request waits for it), then doubling up to CLAIM_AHEAD recipients.
+      const size = Math.min(CLAIM_AHEAD, Math.max(1, read));
+      for (let recipients = 0; recipients < size; ) {
+        const next = await source.next();
+        if (next.done === true) break;
+        batches.push({ index: ++index, group: next.value });
+        recipients += next.value.length;
+        read += next.value.length;
+      }
+      // Only what no run held at the lookup: the run's own claims (a resume) are its already.
+      const claims: BatchKeys[] = batches
+        .map(({ index: i, group }) => ({ index: i, keys: this.keysOf(group.map((e) => e.ordinal).filter((o) => this.fresh[o] === 1)) }))
+        .filter((c) => c.keys.length > 0);
+      return { batches, refused: claims.length === 0 ? Promise.resolve(0) : this.write(() => this.ledger.claim(runId, claims)) };
+    };
+    let window = await take();
+    while (window.batches.length > 0) {
+      let refused: number;
+      try {
+        refused = await window.refused;
+      } catch (error) {
+        this.refusal = error instanceof Error ? error : new Error(String(error));
+        return;
+      }
+      if (refused > 0) {
+        this.refusal = new UsageError(
+          `campaign ${this.name}: ${refused} recipients of batches ${window.batches[0]!.index}–${window.batches.at(-1)!.index} are held by another run of the campaign, which took it over while this run was sending: those batches were not sent`,
+          'no recipient is sent twice: run the same command again once the other run has finished, and the recipients it holds are skipped',
+        );
+        return;
+      }
+      const next = take();
+      // Its claim rejected or refused surfaces when the loop awaits it; never unhandled meanwhile.
+      next.then((w) => w.refused).catch(() => undefined);
+      for (const { index: i, group } of window.batches) {
+        this.batch(i, group.map((e) => e.ordinal));
+        yield group;
+      }
+      window = await next;
+    }
+  }
+
+  /** Why the batches ended before the last one (see claimAhead), if they did. */
+  get refused(): Error | undefined {
+    return this.refusal;
+  }
+
+  private write<R>(op: () => Promise<R>): Promise<R> {
+    const done = this.writes.then(op);
+    this.writes = done.catch(() => undefined);
+    return done;
+  }
+
+  private keysOf(ordinals: readonly number[]): Uint32Array {
+    const words = new Uint32Array(ordinals.length * 2);
+    const all = this.keys.slice(0, this.keys.size);
+    ordinals.forEach((o, i) => {
+      words[2 * i] = all[2 * o]!;
+      words[2 * i + 1] = all[2 * o + 1]!;
+    });
+    return words;
   }
 
   /** Whether the valid row at `ordinal` (0-based, file order) is skipped: another run holds it. */
@@ -136,45 +204,28 @@ export class CampaignSend {
   batch(index: number, ordinals: readonly number[]): void {
     this.lastBatch = Math.max(this.lastBatch, index);
     if (ordinals.length > 0) this.startedUpTo = Math.max(this.startedUpTo, ordinals.at(-1)! + 1);
-    const words = new Uint32Array(ordinals.length * 2);
-    const all = this.keys.slice(0, this.keys.size);
-    ordinals.forEach((o, i) => {
-      words[2 * i] = all[2 * o]!;
-      words[2 * i + 1] = all[2 * o + 1]!;
-    });
-    this.batchKeys.set(index, words);
+    this.batchKeys.set(index, this.keysOf(ordinals));
   }
 
   /**
    * Record what became of batch `index` in the ledger. Settlements are gathered and written a
-   * few thousand recipients at a time (and at the end): until then a recipient stays claimed,
-   * which every other run already treats as sent, so a crash in between loses nothing.
+   * few batches at a time (and at the end): until then a recipient stays claimed, which every
+   * other run already treats as sent, so a crash in between loses nothing.
    */
   async settle(runId: string, index: number, state: FinalState): Promise<void> {
-    const words = this.batchKeys.get(index);
-    if (words === undefined) return;
+    const keys = this.batchKeys.get(index);
+    if (keys === undefined) return;
     this.batchKeys.delete(index);
-    const recipients = words.length / 2;
     // Rejected or not sent: the API proved it took nothing. The recipients are free again.
     const outcome = state === 'accepted' ? 'accepted' : state === 'in_doubt' ? 'in_doubt' : 'released';
-    this.held[outcome === 'accepted' ? 'accepted' : outcome === 'in_doubt' ? 'inDoubt' : 'released'] += recipients;
-    const pending = this.pending[outcome];
-    pending.push(words);
-    this.pendingKeys[outcome] += recipients;
-    if (this.pendingKeys[outcome] >= SETTLE_EVERY) await this.flush(runId, outcome);
+    this.held[outcome === 'accepted' ? 'accepted' : outcome === 'in_doubt' ? 'inDoubt' : 'released'] += keys.length / 2;
+    this.pending.push({ index, keys, outcome });
+    if (this.pending.length >= SETTLE_EVERY) await this.flush(runId);
   }
 
-  private async flush(runId: string, outcome: Settlement): Promise<void> {
-    const parts = this.pending[outcome].splice(0);
-    this.pendingKeys[outcome] = 0;
-    if (parts.length === 0) return;
-    const all = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const part of parts) {
-      all.set(part, at);
-      at += part.length;
-    }
-    await this.ledger.settle(runId, all, outcome);
+  private async flush(runId: string): Promise<void> {
+    const batches = this.pending.splice(0);
+    if (batches.length > 0) await this.write(() => this.ledger.settle(runId, batches));
   }
 
   /**
@@ -184,14 +235,16 @@ export class CampaignSend {
    */
   async end(runId: string | undefined, journalBatches: number): Promise<void> {
     try {
-      if (runId !== undefined) for (const outcome of ['accepted', 'in_doubt', 'released'] as const) await this.flush(runId, outcome);
+      // A claim still in flight (read ahead of batches never handed on) is written before what follows.
+      await this.writes;
+      if (runId !== undefined) await this.flush(runId);
       if (runId !== undefined && this.skip !== undefined && journalBatches <= this.lastBatch) {
         const free: number[] = [];
         const words = this.keys.slice(0, this.keys.size);
         for (let i = this.startedUpTo; i < this.keys.size; i++) if (this.skip[i] === 0) free.push(words[2 * i]!, words[2 * i + 1]!);
         if (free.length > 0) {
           this.held.released += free.length / 2;
-          await this.ledger.settle(runId, Uint32Array.from(free), 'released');
+          await this.write(() => this.ledger.settle(runId, [{ index: 0, keys: Uint32Array.from(free), outcome: 'released' }]));
         }
       }
       // Whatever has no outcome yet (not sent, or the run stopped) is still claimed by this run.

@@ -14,6 +14,17 @@ export type ClaimStateValue = (typeof ClaimState)[keyof typeof ClaimState];
 /** The end of a claim once its batch has an outcome; `released` gives the recipients back (the API did not take them). */
 export type Settlement = 'accepted' | 'in_doubt' | 'released';
 
+/** The recipient keys ([high, low] word pairs) of batch `index` of a run (0: keys of no batch). */
+export interface BatchKeys {
+  readonly index: number;
+  readonly keys: Uint32Array;
+}
+
+/** What became of one batch's keys. */
+export interface BatchSettlement extends BatchKeys {
+  readonly outcome: Settlement;
+}
+
 /** A run as the campaign knows it. */
 export interface CampaignRun {
   readonly runId: string;
@@ -49,10 +60,15 @@ export interface CampaignLedger {
   join(run: CampaignRun): Promise<void>;
   /** The claim on each of `keys`. Memory: the result (a few bytes a key), never the ledger. */
   lookup(keys: SortedKeys, runId: string): Promise<LedgerMatches>;
-  /** Claim `keys` ([high, low] word pairs) for `runId`, durably, before anything is sent to them. */
-  claim(runId: string, keys: Uint32Array): Promise<void>;
-  /** What became of claimed keys: durably recorded before the call resolves. */
-  settle(runId: string, keys: Uint32Array, outcome: Settlement): Promise<void>;
+  /**
+   * Claim the keys of these batches for `runId`, durably, before anything is sent to them. A key
+   * another run holds stays theirs and is not claimed: the result is how many such keys there were
+   * (0: every key is this run's now). The campaign lock keeps that from happening; a run that sees
+   * it anyway (its lock was taken over) must not send those batches.
+   */
+  claim(runId: string, batches: readonly BatchKeys[]): Promise<number>;
+  /** What became of claimed batches: durably recorded before the call resolves. */
+  settle(runId: string, batches: readonly BatchSettlement[]): Promise<void>;
   /** Each run with the recipients it holds (as of its last `ended`, where the store does not count live). */
   counts(): Promise<CampaignRunCounts[]>;
   /** A run of the campaign ended (for now) holding these counts. */

@@ -8,10 +8,11 @@ import {
   type CampaignLedger,
   type CampaignRun,
   type CampaignRunCounts,
+  type BatchKeys,
+  type BatchSettlement,
   type CampaignStore,
   type LedgerMatches,
   type LockOwner,
-  type Settlement,
 } from './ledger.js';
 import type { SortedKeys } from './recipient-keys.js';
 
@@ -19,7 +20,8 @@ import type { SortedKeys } from './recipient-keys.js';
  * Campaigns in the local state directory: `campaigns/<name>/` holds `runs.jsonl` (one line per
  * run, and a tally line when it ends), `ledger.bin` (an append-only log of 16-byte records:
  * key high, key low, run ordinal, state — native little-endian u32s; the last record of a key
- * wins) and `lock` while a run holds the campaign.
+ * wins, except that a release (state 0) gives back only its own run's hold) and `lock` while a
+ * run holds the campaign.
  *
  * A lookup streams the log once against the new file's sorted keys (a binary search per
  * record): time O(ledger · log file), memory a few bytes per key of the new file — the ledger
@@ -193,9 +195,12 @@ class LocalLedger implements CampaignLedger {
     const state = new Uint8Array(keys.size);
     const own = new Uint8Array(keys.size);
     const by = new Uint32Array(keys.size);
-    await this.scan((high, low, ordinal, claim) => {
+    this.heldSince.clear();
+    this.seen = await this.scan((high, low, ordinal, claim) => {
       const at = keys.indexOf(high, low);
       if (at < 0) return;
+      // A run gives back only what it holds itself.
+      if (claim === ClaimState.none && state[at] !== ClaimState.none && by[at] !== ordinal) return;
       state[at] = claim;
       by[at] = ordinal;
       own[at] = ordinal === me ? 1 : 0;
@@ -203,20 +208,30 @@ class LocalLedger implements CampaignLedger {
     return { state, own, by, runs };
   }
 
-  /** Every record of the log, oldest first, read a chunk at a time; a torn last record is ignored. */
-  private async scan(visit: (high: number, low: number, ordinal: number, state: number) => void): Promise<void> {
-    let handle: FileHandle;
-    try {
-      handle = await open(this.ledgerPath, 'r');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
+  /** How far into the log this ledger has read (a lookup) or written itself: what lies past it another writer appended. */
+  private seen = 0;
+  /** What the records past the lookup say of each key they name (normally none: one writer holds the campaign). */
+  private readonly heldSince = new Map<string, { by: number; state: number }>();
+
+  /**
+   * The records of the log from byte `from` on, oldest first, read a chunk at a time; a torn last
+   * record is ignored. Resolves with the offset after the last whole record.
+   */
+  private async scan(visit: (high: number, low: number, ordinal: number, state: number) => void, from = 0, source?: FileHandle): Promise<number> {
+    let handle = source;
+    if (handle === undefined) {
+      try {
+        handle = await open(this.ledgerPath, 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+        throw error;
+      }
     }
     try {
       const buffer = new ArrayBuffer(CHUNK_RECORDS * RECORD);
       const bytes = new Uint8Array(buffer);
       const words = new Uint32Array(buffer);
-      let position = 0;
+      let position = from;
       let carry = 0;
       for (;;) {
         const { bytesRead } = await handle.read(bytes, carry, bytes.length - carry, position);
@@ -226,43 +241,74 @@ class LocalLedger implements CampaignLedger {
         for (let r = 0; r < records; r++) visit(words[4 * r]!, words[4 * r + 1]!, words[4 * r + 2]!, words[4 * r + 3]!);
         carry = filled - records * RECORD;
         if (carry > 0) bytes.copyWithin(0, records * RECORD, filled);
-        if (bytesRead === 0) break;
+        if (bytesRead === 0) return position - carry;
       }
     } finally {
-      await handle.close();
+      if (source === undefined) await handle.close();
     }
   }
 
-  private async append(runId: string, keys: Uint32Array, state: number): Promise<void> {
+  /**
+   * Append a record per key of `batches` (the state `stateOf` gives each batch) for `runId`. With
+   * `claiming`, a key whose last record past what this ledger has seen is another run's hold is
+   * left out (another writer took the campaign over meanwhile): resolves with how many were.
+   */
+  private async append<T extends BatchKeys>(runId: string, batches: readonly T[], stateOf: (batch: T) => number, claiming = false): Promise<number> {
     const ordinal = (await this.ordinals()).get(runId);
     if (ordinal === undefined) throw new Error(`campaign ${this.name}: run ${runId} claims before it joined — this is a bug`);
-    const n = keys.length / 2;
-    const out = new Uint32Array(n * 4);
-    for (let i = 0; i < n; i++) {
-      out[4 * i] = keys[2 * i]!;
-      out[4 * i + 1] = keys[2 * i + 1]!;
-      out[4 * i + 2] = ordinal;
-      out[4 * i + 3] = state;
-    }
     // One writer at a time (the campaign's lock holder). Cut a torn last record (a crash
     // mid-append) before appending after it.
     const handle = await open(this.ledgerPath, 'a+', 0o600);
     try {
       const { size } = await handle.stat();
       if (size % RECORD !== 0) await handle.truncate(size - (size % RECORD));
-      await handle.appendFile(new Uint8Array(out.buffer));
+      const whole = size - (size % RECORD);
+      const held = this.heldSince;
+      if (claiming && whole > this.seen) {
+        // Another writer appended since: the keys it left held by another run are not ours to claim.
+        await this.scan(
+          (high, low, by, state) => {
+            const key = `${high}:${low}`;
+            const before = held.get(key);
+            if (state !== ClaimState.none || before === undefined || before.by === by) held.set(key, { by, state });
+          },
+          this.seen,
+          handle,
+        );
+      }
+      let n = 0;
+      for (const batch of batches) n += batch.keys.length / 2;
+      const out = new Uint32Array(n * 4);
+      let written = 0;
+      let refused = 0;
+      for (const batch of batches) {
+        const state = stateOf(batch);
+        for (let i = 0; i < batch.keys.length / 2; i++) {
+          const high = batch.keys[2 * i]!;
+          const low = batch.keys[2 * i + 1]!;
+          const holder = held.size > 0 ? held.get(`${high}:${low}`) : undefined;
+          if (holder !== undefined && holder.state !== ClaimState.none && holder.by !== ordinal) {
+            refused++;
+            continue;
+          }
+          out.set([high, low, ordinal, state], 4 * written++);
+        }
+      }
+      await handle.appendFile(new Uint8Array(out.buffer, 0, written * RECORD));
       await handle.datasync();
+      if (whole === this.seen || claiming) this.seen = whole + written * RECORD;
+      return refused;
     } finally {
       await handle.close();
     }
   }
 
-  claim(runId: string, keys: Uint32Array): Promise<void> {
-    return this.append(runId, keys, ClaimState.claimed);
+  claim(runId: string, batches: readonly BatchKeys[]): Promise<number> {
+    return this.append(runId, batches, () => ClaimState.claimed, true);
   }
 
-  settle(runId: string, keys: Uint32Array, outcome: Settlement): Promise<void> {
-    return this.append(runId, keys, outcome === 'accepted' ? ClaimState.accepted : outcome === 'in_doubt' ? ClaimState.inDoubt : ClaimState.none);
+  async settle(runId: string, batches: readonly BatchSettlement[]): Promise<void> {
+    await this.append(runId, batches, ({ outcome }) => (outcome === 'accepted' ? ClaimState.accepted : outcome === 'in_doubt' ? ClaimState.inDoubt : ClaimState.none));
   }
 
   async counts(): Promise<CampaignRunCounts[]> {

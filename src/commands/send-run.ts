@@ -263,7 +263,6 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     if (chosen.summaryId !== undefined) {
       await deps.state.updateRun(chosen.summaryId, { state: 'running', updated: new Date(deps.now()).toISOString(), campaign: send.campaign?.name ?? null, input_path: manifestFor(runId, minted).input });
     }
-    await campaign?.claim(runId);
     if (campaign !== undefined && alreadySent > 0 && (previous?.alreadySent.length ?? 0) === 0) {
       // Which rows were skipped, and for which run, so `report` can say so row by row.
       for (const record of await skippedRows(spool, campaign)) await journal.append(record);
@@ -282,7 +281,12 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     const client = new BatchClient(send.api, agent, { headersTimeoutMs: send.timeoutMs, deadlineMs: send.timeoutMs, now: deps.now, proxy: proxySettings(io.env) });
     const builder = new BatchBodyBuilder(template, shape, runId);
 
-    async function* planned(): AsyncGenerator<PlannedBatch> {
+    /**
+     * The run's batches in order. Under a campaign, to be sent (`claiming`), each is handed on only
+     * once its recipients are claimed in the ledger; otherwise (after the sending, to account for
+     * the batches it never reached) only listed.
+     */
+    async function* planned(claiming = true): AsyncGenerator<PlannedBatch> {
       let index = 0;
       // Ordinals count every spooled entry, as the campaign's keys do (late duplicates included).
       const entries = async function* () {
@@ -290,9 +294,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
           if (campaign?.skipped(entry.ordinal) !== true) yield entry;
         }
       };
-      for await (const group of chunk(entries(), options.batchSize)) {
+      const groups = chunk(entries(), options.batchSize);
+      for await (const group of campaign !== undefined && claiming ? campaign.claimAhead(runId, groups) : groups) {
         index++;
-        campaign?.batch(index, group.map((entry) => entry.ordinal));
+        if (!claiming) campaign?.batch(index, group.map((entry) => entry.ordinal));
         const body = builder.bodyBytes(index, group.map((entry) => entry.json));
         const rows: [number, number] = [group[0]!.line, group.at(-1)!.line];
         yield { index, rows, recipients: group.length, body, sha256: sha256(body), lines: lineRuns(group.map((entry) => entry.line)), tag: builder.batchTag(index) };
@@ -330,6 +335,12 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     /** A disk error or a 404 before anything was accepted stopped the run: exit 2 once the journal is closed. */
     let fatal: unknown;
     const sentTwice: Array<{ index: number; rows: [number, number]; batchIds: string[] }> = [];
+    /** Every batch without an outcome yet is not sent, for `reason`. */
+    const rest = async (reason: string): Promise<void> => {
+      for await (const batch of planned(false)) {
+        if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: reason });
+      }
+    };
     if (plannedBatches > 0) {
       reporter.startProgress('Sending', () => ({ rows: checked.rows, sending: progress }));
       try {
@@ -374,13 +385,14 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         );
         stopFailure = run.stopFailure;
         fatal = run.storageFailure ?? run.endpointFailure;
+        const refused = campaign?.refused;
+        if (refused !== undefined) {
+          // The campaign's claims ended the batches early: the rest were never handed on to be sent.
+          await rest('not sent');
+          if (refused instanceof ExitError) stopFailure ??= refused;
+          else fatal ??= refused;
+        }
       } catch (error) {
-        /** Every batch without an outcome yet is not sent, for `reason`. */
-        const rest = async (reason: string): Promise<void> => {
-          for await (const batch of planned()) {
-            if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: reason });
-          }
-        };
         if (error instanceof TokenUnavailable) {
           await rest(error.message);
           reporter.note(`no token: ${error.message}`);

@@ -4,6 +4,8 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jsonEvents, runCli, tempDir } from '../helpers.js';
 import { freshDatabase } from '../pg.js';
+import { ClaimState } from '../../src/campaign/ledger.js';
+import { keyToSql, RecipientKeys } from '../../src/campaign/recipient-keys.js';
 import { emulatorsClosedAfterEach, recipientsFile, send, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
 /**
@@ -137,6 +139,50 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(refused.stderr).toMatch(/campaign launch is being sent by run [0-9a-z-]+ on .+ \(pid \d+, started |is in use by another batchsend run \(host .+, pid \d+, started /);
     expect(emu.stats.acceptedRecipients).toBe(50);
     expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+  });
+
+  // The claims go a few batches ahead of the sending: one that meets a recipient another run holds
+  // (that run took the campaign over meanwhile — a lock forced or lost) stops the run before it.
+  it('a recipient claimed by another run while this run sends: its batch is never sent, the run stops (exit 2) naming why, nothing sent twice', async () => {
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
+    const dir = workDir();
+    const input = recipientsFile(dir, 400, 'taken.csv');
+    const taken = Array.from({ length: 10 }, (_, i) => `+4670${1000000 + 390 + i}`);
+    const run = spawnSend(dir, emu, [input, '-t', TEMPLATE, '--campaign', 'taken', '--state', state, '--batch-size', '10', '--concurrency', '1', '--json']);
+    await until(() => emu.stats.acceptedBatches >= 1, 20_000);
+    // Another run claims the last batch's recipients, as a run that took the campaign over would.
+    const keys = new RecipientKeys();
+    for (const identity of taken) keys.add({ identified_by: { channel_identities: [{ channel: 'SMS', identity }] } });
+    const words = keys.slice(0, keys.size);
+    if (state.startsWith('postgres')) {
+      const client = new pg.Client({ connectionString: state });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ id: number }>("SELECT id FROM batchsend_campaigns WHERE name = 'taken'");
+        const inserted = await client.query(
+          'INSERT INTO batchsend_campaign_keys (campaign, key, run_ordinal, batch) SELECT $1, k, 99, 1 FROM unnest($2::int8[]) AS k ON CONFLICT DO NOTHING',
+          [rows[0]!.id, Array.from({ length: keys.size }, (_, i) => keyToSql(words[2 * i]!, words[2 * i + 1]!))],
+        );
+        expect(inserted.rowCount, 'the run had claimed them already: the test came too late').toBe(10);
+      } finally {
+        await client.end();
+      }
+    } else {
+      const records = new Uint32Array(keys.size * 4);
+      for (let i = 0; i < keys.size; i++) records.set([words[2 * i]!, words[2 * i + 1]!, 99, ClaimState.claimed], 4 * i);
+      appendFileSync(join(state, 'campaigns', 'taken', 'ledger.bin'), new Uint8Array(records.buffer));
+    }
+    const stopped = await run.done;
+    expect(stopped.code, stopped.stderr).toBe(2);
+    expect(stopped.stderr).toMatch(/campaign taken: 10 recipients of batches \d+–40 are held by another run of the campaign/);
+    expect(stopped.stderr).not.toMatch(/bug|\n\s+at /);
+    const sent = emu.acceptedBodies().flatMap((b) => (b.body as { recipient_and_params: Array<{ recipient: { identified_by: { channel_identities: Array<{ identity: string }> } } }> }).recipient_and_params.map((e) => e.recipient.identified_by.channel_identities[0]!.identity));
+    expect(sent.filter((identity) => taken.includes(identity))).toEqual([]);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.length).toBeLessThan(390);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+    // Every row accounted for: what was sent, and the rest not sent.
+    expect(summaryOf(stopped.stdout)).toMatchObject({ recipients: { accepted: sent.length, not_sent: 400 - sent.length, in_doubt: 0 } });
   });
 
   // R40: a killed runner's lock is free at once

@@ -83,9 +83,11 @@ describe.each(backends)('campaign store contract: $name', (backend) => {
     const b = await stores[1].ledger('welcome');
     await a.join(run('r1'));
     const first = keysOf([sms(1), sms(2), sms(3), contact('c-9')]);
-    await a.claim('r1', first.slice(0, 4));
-    await a.settle('r1', first.slice(0, 2), 'accepted');
-    await a.settle('r1', first.slice(2, 3), 'in_doubt');
+    expect(await a.claim('r1', [{ index: 1, keys: first.slice(0, 2) }, { index: 2, keys: first.slice(2, 3) }, { index: 3, keys: first.slice(3, 4) }])).toBe(0);
+    await a.settle('r1', [
+      { index: 1, keys: first.slice(0, 2), outcome: 'accepted' },
+      { index: 2, keys: first.slice(2, 3), outcome: 'in_doubt' },
+    ]);
 
     const grown = keysOf([sms(3), sms(1), sms(4), contact('c-9'), sms(2)]);
     const sorted = grown.sorted();
@@ -110,11 +112,64 @@ describe.each(backends)('campaign store contract: $name', (backend) => {
     const ledger = await stores[0].ledger('release');
     await ledger.join(run('r1'));
     const keys = keysOf([sms(10), sms(11)]);
-    await ledger.claim('r1', keys.slice(0, 2));
-    await ledger.settle('r1', keys.slice(1, 2), 'released');
+    await ledger.claim('r1', [{ index: 1, keys: keys.slice(0, 1) }, { index: 2, keys: keys.slice(1, 2) }]);
+    await ledger.settle('r1', [{ index: 2, keys: keys.slice(1, 2), outcome: 'released' }]);
     await ledger.join(run('r2'));
     const found = await (await stores[1].ledger('release')).lookup(keys.sorted(), 'r2');
     expect([...found.state].sort()).toEqual([0, ClaimState.claimed]);
+  });
+
+  it('a claim that lost a race (another run claimed some of its keys after its lookup) claims the rest and counts the held ones: those stay the other run\'s', async () => {
+    const late = await stores[0].ledger('raced');
+    const early = await stores[1].ledger('raced');
+    await late.join(run('late'));
+    await early.join(run('early'));
+    const keys = keysOf([sms(20), sms(21), sms(22), sms(23)]);
+    const unrelated = keysOf([sms(29)]);
+    // The late run looked the campaign up (nothing held) before the early one claimed two keys.
+    expect([...(await late.lookup(keys.sorted(), 'late')).state]).toEqual([0, 0, 0, 0]);
+    expect(await early.claim('early', [{ index: 1, keys: keys.slice(1, 3) }])).toBe(0);
+    // A claim of other keys in between does not make the late run forget what the early one holds.
+    expect(await late.claim('late', [{ index: 1, keys: unrelated.slice(0, 1) }])).toBe(0);
+    expect(await late.claim('late', [{ index: 2, keys: keys.slice(0, 2) }, { index: 3, keys: keys.slice(2, 4) }])).toBe(2);
+    const seen = await stores[1].ledger('raced').then((l) => l.lookup(keys.sorted(), 'late'));
+    const holderOf = (n: number) => {
+      const k = keysOf([sms(n)]).slice(0, 1);
+      const at = keys.sorted().indexOf(k[0]!, k[1]!);
+      return { state: seen.state[at], by: seen.runs[seen.by[at]!], own: seen.own[at] };
+    };
+    expect([20, 21, 22, 23].map(holderOf)).toEqual([
+      { state: ClaimState.claimed, by: 'late', own: 1 },
+      { state: ClaimState.claimed, by: 'early', own: 0 },
+      { state: ClaimState.claimed, by: 'early', own: 0 },
+      { state: ClaimState.claimed, by: 'late', own: 1 },
+    ]);
+    // Giving its batches back frees only what the late run holds itself.
+    await late.settle('late', [
+      { index: 2, keys: keys.slice(0, 2), outcome: 'released' },
+      { index: 3, keys: keys.slice(2, 4), outcome: 'released' },
+    ]);
+    const after = await stores[1].ledger('raced').then((l) => l.lookup(keys.sorted(), 'third'));
+    expect([...after.state].filter((st) => st === ClaimState.claimed)).toHaveLength(2);
+    expect(await (await stores[0].ledger('raced')).claim('late', [{ index: 4, keys: keys.slice(0, 1) }])).toBe(0);
+  });
+
+  it('a batch settled again (in doubt, then accepted when its run resumed) holds its last outcome; settling is per batch', async () => {
+    const ledger = await stores[0].ledger('resettled');
+    await ledger.join(run('r1'));
+    const keys = keysOf([sms(30), sms(31), sms(32), sms(33)]);
+    await ledger.claim('r1', [{ index: 1, keys: keys.slice(0, 2) }, { index: 2, keys: keys.slice(2, 4) }]);
+    await ledger.settle('r1', [{ index: 1, keys: keys.slice(0, 2), outcome: 'in_doubt' }]);
+    await ledger.settle('r1', [
+      { index: 1, keys: keys.slice(0, 2), outcome: 'accepted' },
+      { index: 2, keys: keys.slice(2, 4), outcome: 'in_doubt' },
+    ]);
+    const found = await (await stores[1].ledger('resettled')).lookup(keys.sorted(), 'r2');
+    const states = [30, 31, 32, 33].map((n) => {
+      const k = keysOf([sms(n)]).slice(0, 1);
+      return found.state[keys.sorted().indexOf(k[0]!, k[1]!)];
+    });
+    expect(states).toEqual([ClaimState.accepted, ClaimState.accepted, ClaimState.inDoubt, ClaimState.inDoubt]);
   });
 
   it('joining twice is one run; runs come back oldest first', async () => {
@@ -130,8 +185,8 @@ describe.each(backends)('campaign store contract: $name', (backend) => {
     const ledger = await stores[0].ledger('counted');
     await ledger.join(run('r1'));
     const keys = keysOf([sms(1), sms(2), sms(3)]);
-    await ledger.claim('r1', keys.slice(0, 3));
-    await ledger.settle('r1', keys.slice(0, 2), 'accepted');
+    await ledger.claim('r1', [{ index: 1, keys: keys.slice(0, 2) }, { index: 2, keys: keys.slice(2, 3) }]);
+    await ledger.settle('r1', [{ index: 1, keys: keys.slice(0, 2), outcome: 'accepted' }]);
     await ledger.ended('r1', { accepted: 2, inDoubt: 0, claimed: 1 });
     const [counts] = await (await stores[1].ledger('counted')).counts();
     expect(counts).toMatchObject({ runId: 'r1', accepted: 2, inDoubt: 0, claimed: 1 });
@@ -161,7 +216,8 @@ describe.each(backends)('campaign store contract: $name', (backend) => {
     await ledger.join(run('big'));
     const claimed = new RecipientKeys();
     for (let i = 0; i < 200_000; i++) claimed.add(sms(i));
-    await ledger.claim('big', claimed.slice(0, claimed.size));
+    const batches = Array.from({ length: 200 }, (_, i) => ({ index: i + 1, keys: claimed.slice(i * 1000, (i + 1) * 1000) }));
+    expect(await ledger.claim('big', batches)).toBe(0);
     const next = new RecipientKeys();
     for (let i = 150_000; i < 250_000; i++) next.add(sms(i));
     const found = await (await stores[1].ledger('large')).lookup(next.sorted(), 'other');

@@ -7,16 +7,20 @@ import {
   type CampaignLedger,
   type CampaignRun,
   type CampaignRunCounts,
+  type BatchKeys,
+  type BatchSettlement,
   type CampaignStore,
   type LedgerMatches,
   type LockOwner,
-  type Settlement,
 } from '../../campaign/ledger.js';
 import { keyFromSql, keyToSql, type SortedKeys } from '../../campaign/recipient-keys.js';
 import type { PostgresState } from './connection.js';
 
 /** Keys per statement: large enough to amortise the round trip, small enough for one message. */
 const KEYS_PER_QUERY = 20_000;
+
+/** PostgreSQL's SQLSTATE for a duplicate key. */
+const UNIQUE_VIOLATION = '23505';
 
 /** The first key of the two-int advisory locks batchsend takes for campaigns. */
 const CAMPAIGN_LOCK_CLASS = 0x62736331; // "bsc1"
@@ -25,8 +29,9 @@ const CAMPAIGN_LOCK_CLASS = 0x62736331; // "bsc1"
 const OWNER_LOOKS = 10;
 
 /**
- * Campaigns in PostgreSQL: one row per claimed recipient key, primary key (campaign, key), so a
- * claim is atomic across machines; the campaign lock is a session-level advisory lock held on a
+ * Campaigns in PostgreSQL: one row per claimed recipient key, primary key (campaign id, key), so a
+ * claim is atomic across machines, naming the run and batch it was claimed for; one row per
+ * settled batch says what became of its keys; the campaign lock is a session-level advisory lock held on a
  * dedicated connection for the whole run, so it ends with the session — a killed runner frees it.
  */
 export class PostgresCampaignStore implements CampaignStore {
@@ -112,6 +117,19 @@ class PostgresLedger implements CampaignLedger {
     private readonly pool: pg.Pool,
   ) {}
 
+  private campaignId: number | undefined;
+  /** Set by a lookup that met this run's own version-5 claims (negative batch numbers): settling moves them into their batch. */
+  private legacyOwn = false;
+
+  /** The campaign's integer id (the claims' key), created on first use. */
+  private async id(): Promise<number> {
+    if (this.campaignId !== undefined) return this.campaignId;
+    await this.pool.query('INSERT INTO batchsend_campaigns (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [this.name]);
+    const { rows } = await this.pool.query<{ id: number }>('SELECT id FROM batchsend_campaigns WHERE name = $1', [this.name]);
+    this.campaignId = rows[0]!.id;
+    return this.campaignId;
+  }
+
   async runs(): Promise<CampaignRun[]> {
     const { rows } = await this.pool.query<{ run_id: string; started: Date; input: string | null; template: string }>(
       'SELECT run_id, started, input, template FROM batchsend_campaign_runs WHERE campaign = $1 ORDER BY ordinal',
@@ -121,6 +139,7 @@ class PostgresLedger implements CampaignLedger {
   }
 
   async join(run: CampaignRun): Promise<void> {
+    await this.id();
     // The ordinal is the next free one; the unique constraint settles two joins at once (retry).
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
@@ -132,7 +151,7 @@ class PostgresLedger implements CampaignLedger {
         );
         return;
       } catch (error) {
-        if ((error as { code?: string }).code !== '23505') throw error;
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
       }
     }
   }
@@ -160,12 +179,19 @@ class PostgresLedger implements CampaignLedger {
     const own = new Uint8Array(keys.size);
     const by = new Uint32Array(keys.size);
     if (runRows.length === 0) return { state, own, by, runs };
+    const campaign = await this.id();
+    // A campaign that holds no key yet (its first run, before its first claim) has nothing to look up.
+    const { rows: any } = await this.pool.query<{ held: boolean }>('SELECT EXISTS (SELECT 1 FROM batchsend_campaign_keys WHERE campaign = $1) AS held', [campaign]);
+    if (any[0]?.held !== true) return { state, own, by, runs };
     for (let from = 0; from < keys.size; from += KEYS_PER_QUERY) {
       const batch: string[] = [];
       for (let i = from; i < Math.min(keys.size, from + KEYS_PER_QUERY); i++) batch.push(keyToSql(keys.high(i), keys.low(i)));
-      const { rows } = await this.pool.query<{ key: string; run_ordinal: number; state: number }>(
-        'SELECT key::text AS key, run_ordinal, state FROM batchsend_campaign_claims WHERE campaign = $1 AND key = ANY($2::int8[])',
-        [this.name, batch],
+      const { rows } = await this.pool.query<{ key: string; run_ordinal: number; batch: number; state: number }>(
+        `SELECT k.key::text AS key, k.run_ordinal, k.batch, coalesce(b.state, ${ClaimState.claimed})::int AS state
+           FROM batchsend_campaign_keys k
+           LEFT JOIN batchsend_campaign_batches b ON b.campaign = k.campaign AND b.run_ordinal = k.run_ordinal AND b.batch = k.batch
+          WHERE k.campaign = $1 AND k.key = ANY($2::int8[])`,
+        [campaign, batch],
       );
       for (const row of rows) {
         const [high, low] = keyFromSql(row.key);
@@ -174,46 +200,77 @@ class PostgresLedger implements CampaignLedger {
         state[at] = row.state;
         by[at] = row.run_ordinal;
         own[at] = row.run_ordinal === me ? 1 : 0;
+        if (row.run_ordinal === me && row.batch < 0) this.legacyOwn = true;
       }
     }
     return { state, own, by, runs };
   }
 
-  async claim(runId: string, keys: Uint32Array): Promise<void> {
-    const ordinal = await this.ordinal(runId);
-    for (const batch of sqlKeys(keys)) {
-      // A key another run holds stays theirs (DO NOTHING); the campaign lock keeps that from happening.
-      await this.pool.query(
-        `INSERT INTO batchsend_campaign_claims (campaign, key, run_ordinal, state)
-         SELECT $1, k, $2, ${ClaimState.claimed} FROM unnest($3::int8[]) AS k ON CONFLICT (campaign, key) DO NOTHING`,
-        [this.name, ordinal, batch],
-      );
+  async claim(runId: string, batches: readonly BatchKeys[]): Promise<number> {
+    const [campaign, ordinal] = [await this.id(), await this.ordinal(runId)];
+    let refused = 0;
+    for (const { keys, indexes } of sqlKeys(batches)) {
+      // In key order, so the primary key's pages are visited once each, not at random. A plain
+      // INSERT first (one statement, all or nothing): the usual case, no key held, costs one
+      // index visit per key. Only if some key is held: again, leaving the held ones to their run
+      // (DO NOTHING) and counting them — not this run's to send.
+      const values = [campaign, ordinal, keys, indexes];
+      const select = 'SELECT $1, k, $2, b FROM unnest($3::int8[], $4::int4[]) AS u(k, b) ORDER BY k';
+      try {
+        await this.pool.query(`INSERT INTO batchsend_campaign_keys (campaign, key, run_ordinal, batch) ${select}`, values);
+      } catch (error) {
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+        const { rowCount } = await this.pool.query(`INSERT INTO batchsend_campaign_keys (campaign, key, run_ordinal, batch) ${select} ON CONFLICT (campaign, key) DO NOTHING`, values);
+        refused += keys.length - (rowCount ?? 0);
+      }
     }
+    return refused;
   }
 
-  async settle(runId: string, keys: Uint32Array, outcome: Settlement): Promise<void> {
-    const ordinal = await this.ordinal(runId);
-    for (const batch of sqlKeys(keys)) {
-      if (outcome === 'released') {
-        await this.pool.query('DELETE FROM batchsend_campaign_claims WHERE campaign = $1 AND run_ordinal = $2 AND key = ANY($3::int8[])', [this.name, ordinal, batch]);
-      } else {
-        await this.pool.query('UPDATE batchsend_campaign_claims SET state = $3 WHERE campaign = $1 AND run_ordinal = $2 AND key = ANY($4::int8[])', [
-          this.name,
-          ordinal,
-          outcome === 'accepted' ? ClaimState.accepted : ClaimState.inDoubt,
-          batch,
-        ]);
+  async settle(runId: string, batches: readonly BatchSettlement[]): Promise<void> {
+    const [campaign, ordinal] = [await this.id(), await this.ordinal(runId)];
+    const released = batches.filter((b) => b.outcome === 'released');
+    const settled = batches.filter((b) => b.outcome !== 'released');
+    if (settled.length > 0) {
+      if (this.legacyOwn) {
+        // This run's version-5 claims take the batch they were sent in.
+        for (const { keys, indexes } of sqlKeys(settled)) {
+          await this.pool.query(
+            `UPDATE batchsend_campaign_keys k SET batch = u.b FROM unnest($3::int8[], $4::int4[]) AS u(k, b)
+              WHERE k.campaign = $1 AND k.run_ordinal = $2 AND k.batch < 0 AND k.key = u.k`,
+            [campaign, ordinal, keys, indexes],
+          );
+        }
       }
+      await this.pool.query(
+        `INSERT INTO batchsend_campaign_batches (campaign, run_ordinal, batch, state)
+         SELECT $1, $2, b, s FROM unnest($3::int4[], $4::int2[]) AS u(b, s)
+         ON CONFLICT (campaign, run_ordinal, batch) DO UPDATE SET state = EXCLUDED.state`,
+        [campaign, ordinal, settled.map((b) => b.index), settled.map((b) => (b.outcome === 'accepted' ? ClaimState.accepted : ClaimState.inDoubt))],
+      );
+    }
+    if (released.length > 0) {
+      // The API took nothing: the keys are free again, and their batch has no outcome to keep.
+      for (const { keys } of sqlKeys(released)) {
+        await this.pool.query('DELETE FROM batchsend_campaign_keys WHERE campaign = $1 AND run_ordinal = $2 AND key = ANY($3::int8[])', [campaign, ordinal, keys]);
+      }
+      await this.pool.query('DELETE FROM batchsend_campaign_batches WHERE campaign = $1 AND run_ordinal = $2 AND batch = ANY($3::int4[])', [campaign, ordinal, released.map((b) => b.index)]);
     }
   }
 
   async counts(): Promise<CampaignRunCounts[]> {
     const { rows } = await this.pool.query<{ run_id: string; started: Date; input: string | null; template: string; accepted: number; in_doubt: number; claimed: number }>(
       `SELECT r.run_id, r.started, r.input, r.template,
-              count(*) FILTER (WHERE c.state = ${ClaimState.accepted})::int AS accepted,
-              count(*) FILTER (WHERE c.state = ${ClaimState.inDoubt})::int AS in_doubt,
-              count(*) FILTER (WHERE c.state = ${ClaimState.claimed})::int AS claimed
-         FROM batchsend_campaign_runs r LEFT JOIN batchsend_campaign_claims c ON c.campaign = r.campaign AND c.run_ordinal = r.ordinal
+              count(*) FILTER (WHERE t.state = ${ClaimState.accepted})::int AS accepted,
+              count(*) FILTER (WHERE t.state = ${ClaimState.inDoubt})::int AS in_doubt,
+              count(*) FILTER (WHERE t.state = ${ClaimState.claimed})::int AS claimed
+         FROM batchsend_campaign_runs r
+         LEFT JOIN batchsend_campaigns c ON c.name = r.campaign
+         LEFT JOIN LATERAL (
+           SELECT coalesce(b.state, ${ClaimState.claimed}) AS state FROM batchsend_campaign_keys k
+             LEFT JOIN batchsend_campaign_batches b ON b.campaign = k.campaign AND b.run_ordinal = k.run_ordinal AND b.batch = k.batch
+            WHERE k.campaign = c.id AND k.run_ordinal = r.ordinal
+         ) t ON true
         WHERE r.campaign = $1 GROUP BY r.run_id, r.started, r.input, r.template, r.ordinal ORDER BY r.ordinal`,
       [this.name],
     );
@@ -227,11 +284,20 @@ class PostgresLedger implements CampaignLedger {
   async close(): Promise<void> {}
 }
 
-function* sqlKeys(keys: Uint32Array): Generator<string[]> {
-  const n = keys.length / 2;
-  for (let from = 0; from < n; from += KEYS_PER_QUERY) {
-    const batch: string[] = [];
-    for (let i = from; i < Math.min(n, from + KEYS_PER_QUERY); i++) batch.push(keyToSql(keys[2 * i]!, keys[2 * i + 1]!));
-    yield batch;
+/** The batches' keys as statement parameters (a key and its batch index side by side), a few thousand keys a statement. */
+function* sqlKeys(batches: readonly BatchKeys[]): Generator<{ keys: string[]; indexes: number[] }> {
+  let keys: string[] = [];
+  let indexes: number[] = [];
+  for (const batch of batches) {
+    for (let i = 0; i < batch.keys.length / 2; i++) {
+      keys.push(keyToSql(batch.keys[2 * i]!, batch.keys[2 * i + 1]!));
+      indexes.push(batch.index);
+      if (keys.length === KEYS_PER_QUERY) {
+        yield { keys, indexes };
+        keys = [];
+        indexes = [];
+      }
+    }
   }
+  if (keys.length > 0) yield { keys, indexes };
 }

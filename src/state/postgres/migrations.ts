@@ -69,4 +69,36 @@ export const MIGRATIONS: readonly string[] = [
   // it in place (a HOT update) instead of inserting into both indexes again. Settling 200,000
   // claims on a durable cluster went from about 9 s to 3 s.
   `ALTER TABLE batchsend_campaign_claims SET (fillfactor = 50);`,
+  // 6: a claim is a row per key naming its run and batch; what became of it is a row per batch.
+  // Settling a batch is then one small row, not an update of each of its keys, and the keys'
+  // table has the primary key alone (a campaign's integer id and the key: 12 bytes, not a text
+  // name) — a claim writes one index entry per key. A key's state is its batch's row (none yet:
+  // claimed). The version-5 claims move over with their state as a negative batch number
+  // (-1 claimed, -2 accepted, -3 in doubt) whose batch rows say the same; a run that resumes
+  // moves its own into its real batches as they settle.
+  `CREATE TABLE batchsend_campaigns (
+     id serial PRIMARY KEY,
+     name text NOT NULL UNIQUE
+   );
+   INSERT INTO batchsend_campaigns (name)
+     SELECT campaign FROM batchsend_campaign_runs UNION SELECT campaign FROM batchsend_campaign_claims ORDER BY 1;
+   CREATE TABLE batchsend_campaign_keys (
+     campaign integer NOT NULL,
+     key bigint NOT NULL,
+     run_ordinal integer NOT NULL,
+     batch integer NOT NULL,
+     PRIMARY KEY (campaign, key)
+   );
+   CREATE TABLE batchsend_campaign_batches (
+     campaign integer NOT NULL,
+     run_ordinal integer NOT NULL,
+     batch integer NOT NULL,
+     state smallint NOT NULL,
+     PRIMARY KEY (campaign, run_ordinal, batch)
+   );
+   INSERT INTO batchsend_campaign_keys (campaign, key, run_ordinal, batch)
+     SELECT c.id, k.key, k.run_ordinal, -k.state FROM batchsend_campaign_claims k JOIN batchsend_campaigns c ON c.name = k.campaign;
+   INSERT INTO batchsend_campaign_batches (campaign, run_ordinal, batch, state)
+     SELECT DISTINCT c.id, k.run_ordinal, -k.state, k.state FROM batchsend_campaign_claims k JOIN batchsend_campaigns c ON c.name = k.campaign WHERE k.state <> 1;
+   DROP TABLE batchsend_campaign_claims;`,
 ];
