@@ -60,7 +60,108 @@ function plainEntryJson(entry: RecipientEntry): string {
   return `${json}}`;
 }
 
-const COMMA = Buffer.from(',');
+/** ASCII pieces of an entry's JSON, as bytes. */
+const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const CONTACT_OPEN = ascii('{"recipient":{"contact_id":');
+const IDENTITIES_OPEN = ascii('{"recipient":{"identified_by":{"channel_identities":[');
+const CHANNEL_OPEN = ascii('{"channel":');
+const IDENTITY_KEY = ascii(',"identity":');
+const IDENTITIES_CLOSE = ascii(']}}');
+const PARAMETERS_OPEN = ascii(',"parameters":{');
+const ROW_OPEN = ascii(`,"message_metadata":{"${TRACKING_ROW_KEY}":"`);
+const ROW_CLOSE = ascii('"}}');
+
+/** Copy `piece` into `target` at `at`; the new end, or -1 when it does not fit. */
+function put(target: Uint8Array, at: number, piece: Uint8Array): number {
+  const length = piece.length;
+  if (at < 0 || at + length > target.length) return -1;
+  // A loop, not target.set: for pieces this short the call costs more than the copy.
+  for (let i = 0; i < length; i++) target[at + i] = piece[i]!;
+  return at + length;
+}
+
+/**
+ * `text` as a JSON string, UTF-8, into `target` at `at`; the new end, or -1 when it may not fit.
+ * Plain ASCII (the common case) is copied code unit by code unit; anything else goes the way
+ * `quote` does.
+ */
+function putString(target: Buffer, at: number, text: string): number {
+  const length = text.length;
+  if (at < 0 || at + length + 2 > target.length) return -1;
+  target[at] = 0x22;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) {
+      const quoted = quote(text);
+      return at + quoted.length * 3 > target.length ? -1 : at + target.write(quoted, at, 'utf8');
+    }
+    target[at + 1 + i] = c;
+  }
+  target[at + length + 1] = 0x22;
+  return at + length + 2;
+}
+
+/**
+ * entryJson's text as UTF-8 bytes, written straight into `target` at `at` (the spool's buffer:
+ * no string per entry); the end, or -1 when it may not fit (then the bytes past `at` mean nothing).
+ */
+export function writeEntryJson(target: Buffer, at: number, line: number, entry: RecipientEntry, tracking: boolean): number {
+  if (entry.message_metadata !== undefined || entry.conversation_metadata !== undefined) {
+    const json = entryJson(line, entry, tracking);
+    return at + json.length * 3 > target.length ? -1 : at + target.write(json, at, 'utf8');
+  }
+  const r = entry.recipient;
+  if ('contact_id' in r) {
+    at = putString(target, put(target, at, CONTACT_OPEN), r.contact_id);
+    if (at < 0 || at >= target.length) return -1;
+    target[at++] = 0x7d; // }
+  } else {
+    at = put(target, at, IDENTITIES_OPEN);
+    const identities = r.identified_by.channel_identities;
+    for (let i = 0; i < identities.length; i++) {
+      if (i > 0) {
+        if (at < 0 || at >= target.length) return -1;
+        target[at++] = 0x2c; // ,
+      }
+      at = putString(target, put(target, at, CHANNEL_OPEN), identities[i]!.channel);
+      at = putString(target, put(target, at, IDENTITY_KEY), identities[i]!.identity);
+      if (at < 0 || at >= target.length) return -1;
+      target[at++] = 0x7d; // }
+    }
+    at = put(target, at, IDENTITIES_CLOSE);
+  }
+  const parameters = entry.parameters;
+  if (parameters !== undefined) {
+    at = put(target, at, PARAMETERS_OPEN);
+    let first = true;
+    for (const key in parameters) {
+      if (!first) {
+        if (at < 0 || at >= target.length) return -1;
+        target[at++] = 0x2c; // ,
+      }
+      at = putString(target, at, key);
+      if (at < 0 || at >= target.length) return -1;
+      target[at++] = 0x3a; // :
+      at = putString(target, at, parameters[key]!);
+      first = false;
+    }
+    if (at < 0 || at >= target.length) return -1;
+    target[at++] = 0x7d; // }
+  }
+  if (tracking) {
+    at = put(target, at, ROW_OPEN);
+    // A line number: digits only.
+    const digits = String(line);
+    if (at < 0 || at + digits.length > target.length) return -1;
+    for (let i = 0; i < digits.length; i++) target[at + i] = digits.charCodeAt(i);
+    at = put(target, at + digits.length, ROW_CLOSE);
+  } else {
+    if (at < 0 || at >= target.length) return -1;
+    target[at++] = 0x7d; // }
+  }
+  return at;
+}
+
 const CLOSING = Buffer.from(']}');
 
 /**
@@ -89,15 +190,24 @@ export class BatchBodyBuilder {
     return `${this.opening(index)}${entries.join(',')}]}`;
   }
 
-  /** The same body as bytes, from entries as UTF-8 bytes (the spool's): copied once, into the body. */
-  bodyBytes(index: number, entries: readonly Uint8Array[]): Buffer {
-    const parts: Uint8Array[] = [Buffer.from(this.opening(index))];
-    for (let i = 0; i < entries.length; i++) {
-      if (i > 0) parts.push(COMMA);
-      parts.push(entries[i]!);
+  /**
+   * The same body as bytes, from the spool's parts: runs of entries as UTF-8 bytes, each entry
+   * followed by a comma (the last one's becomes the array's `]`). Copied once, into the body.
+   */
+  bodyOf(index: number, parts: readonly Uint8Array[]): Buffer {
+    const opening = this.opening(index);
+    let size = Buffer.byteLength(opening) + CLOSING.length;
+    for (const part of parts) size += part.length;
+    if (parts.length === 0) return Buffer.from(`${opening}]}`);
+    const body = Buffer.allocUnsafe(size - 1);
+    let at = body.write(opening, 0, 'utf8');
+    for (const part of parts) {
+      body.set(part, at);
+      at += part.length;
     }
-    parts.push(CLOSING);
-    return Buffer.concat(parts);
+    // The last entry's comma: `]}` in its place.
+    body.set(CLOSING, at - 1);
+    return body;
   }
 
   /** The body up to the first entry: the template's fields, this batch's tag, `"recipient_and_params":[`. */

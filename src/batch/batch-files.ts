@@ -1,10 +1,10 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, readdir, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { UsageError } from '../exit-codes.js';
-import type { BatchBodyBuilder } from './batch-body.js';
-import { chunk } from './chunk.js';
+import type { RecipientEntry } from '../recipient/recipient.js';
+import { entryJson, writeEntryJson, type BatchBodyBuilder } from './batch-body.js';
 
 export interface SpooledEntry {
   readonly line: number;
@@ -14,26 +14,57 @@ export interface SpooledEntry {
   readonly ordinal: number;
 }
 
+/** One batch's worth of spooled entries, as runs of bytes: what a body is built from. */
+export interface SpooledGroup {
+  /** Runs of entries' UTF-8 JSON, each entry followed by a comma (BatchBodyBuilder.bodyOf). */
+  readonly parts: readonly Buffer[];
+  readonly count: number;
+  /** The first and the last input line. */
+  readonly rows: [number, number];
+  /** The input lines, as [first, last] runs of consecutive lines. */
+  readonly lines: Array<[number, number]>;
+  /** The entries' ordinals, when asked for. */
+  readonly ordinals: number[] | undefined;
+}
+
+export interface GroupOptions {
+  /** Lines to leave out (ascending, as preflight gives them). */
+  readonly withdrawn?: readonly number[];
+  /** Entries to leave out, by ordinal (counted among all spooled entries, withdrawn ones too). */
+  readonly skip?: (ordinal: number) => boolean;
+  /** Give each group its entries' ordinals. */
+  readonly ordinals?: boolean;
+}
+
 const BATCH_FILE = /^batch-\d{5,}\.json$/;
 
 export function batchFileName(index: number): string {
   return `batch-${String(index).padStart(5, '0')}.json`;
 }
 
-/** Each spooled record: the line (u32 LE), the JSON's byte length (u32 LE), the JSON. */
-const RECORD_HEAD = 8;
-const SPOOL_BUFFER = 1 << 20;
+/**
+ * The spool file is a sequence of blocks: a head (the entry count and the JSON's byte length,
+ * u32 LE each), the entries' line and JSON byte length (u32 LE each), then their JSON, each
+ * followed by a comma. The JSON of consecutive entries is contiguous, so a batch body is a few
+ * runs of bytes copied once, whatever the number of entries.
+ */
+const BLOCK_HEAD = 8;
+const JSON_BUFFER = 1 << 20;
+const INDEX_ENTRIES = 8192;
+/** Room an entry's writer needs beyond what it writes, for the comma. */
+const COMMA = 0x2c;
 
 /**
- * Valid entries, as length-prefixed UTF-8 records in a spool file, between the validation pass
- * and the batch pass: the run id depends on the whole input, so no body can be written before the
- * input is read. Each entry is encoded once, here; reading it back hands out slices of what was
- * read, so a body is built by concatenating bytes.
+ * Valid entries, encoded once as UTF-8 into a spool file, between the validation pass and the
+ * batch pass: the run id depends on the whole input, so no body can be written before the input
+ * is read. Reading it back gives each batch its entries' bytes as a few runs.
  */
 export class EntrySpool {
   private readonly stream: WriteStream;
-  private buffer = Buffer.allocUnsafe(SPOOL_BUFFER);
+  private json = Buffer.allocUnsafe(JSON_BUFFER);
   private used = 0;
+  private index = Buffer.allocUnsafe(BLOCK_HEAD + INDEX_ENTRIES * 8);
+  private count = 0;
   /** The first write error (a full or read-only disk): every later call throws it. */
   private failure: Error | undefined;
 
@@ -43,30 +74,60 @@ export class EntrySpool {
     this.stream.on('error', (error) => (this.failure ??= error));
   }
 
+  /** Spool an entry's JSON text. */
   add(line: number, entryJson: string): Promise<void> | undefined {
-    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-    const room = RECORD_HEAD + entryJson.length * 3;
+    return this.put(line, (target, at) => (at + entryJson.length * 3 > target.length ? -1 : at + target.write(entryJson, at, 'utf8')), entryJson.length * 3);
+  }
+
+  /** Spool an entry, written as bytes straight into the buffer (writeEntryJson). */
+  addEntry(line: number, entry: RecipientEntry, tracking: boolean): Promise<void> | undefined {
+    return this.put(line, (target, at) => writeEntryJson(target, at, line, entry, tracking), () => Buffer.byteLength(entryJson(line, entry, tracking)));
+  }
+
+  /**
+   * Write one entry with `write` (its end, or -1 when it may not fit) into the buffer, flushing
+   * the block first when it is full; `size` (or a function giving it) is how large it may be.
+   */
+  private put(line: number, write: (target: Buffer, at: number) => number, size: number | (() => number)): Promise<void> | undefined {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     let flushed: Promise<void> | undefined;
-    if (this.used + room > this.buffer.length) {
-      flushed = this.flush();
-      if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(room);
+    if (this.count === INDEX_ENTRIES) flushed = this.flush();
+    let end = this.used + 1 < this.json.length ? write(this.json, this.used) : -1;
+    if (end < 0 || end >= this.json.length) {
+      if (this.count > 0) flushed = this.flush();
+      end = write(this.json, 0);
+      if (end < 0 || end >= this.json.length) {
+        // Larger than the buffer: a buffer of its own size.
+        const room = (typeof size === 'number' ? size : size()) + 1;
+        this.json = Buffer.allocUnsafe(Math.max(JSON_BUFFER, room));
+        end = write(this.json, 0);
+        if (end < 0 || end >= this.json.length) throw new Error(`bug: an entry of line ${line} does not fit the spool buffer it was sized for`);
+      }
     }
-    const at = this.used;
-    const bytes = this.buffer.write(entryJson, at + RECORD_HEAD, 'utf8');
-    this.buffer.writeUInt32LE(line, at);
-    this.buffer.writeUInt32LE(bytes, at + 4);
-    this.used = at + RECORD_HEAD + bytes;
+    this.json[end] = COMMA;
+    const slot = BLOCK_HEAD + this.count * 8;
+    this.index.writeUInt32LE(line, slot);
+    this.index.writeUInt32LE(end - this.used, slot + 4);
+    this.count++;
+    this.used = end + 1;
     return flushed;
   }
 
   private async flush(): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
-    if (this.used === 0) return;
-    const full = this.buffer.subarray(0, this.used);
-    // The stream keeps the bytes until written: the next records go to a fresh buffer.
-    this.buffer = Buffer.allocUnsafe(SPOOL_BUFFER);
+    if (this.count === 0) return;
+    // Each entry's length in the index left out its comma: the block's JSON length counts them.
+    this.index.writeUInt32LE(this.count, 0);
+    this.index.writeUInt32LE(this.used, 4);
+    const head = this.index.subarray(0, BLOCK_HEAD + this.count * 8);
+    const json = this.json.subarray(0, this.used);
+    // The stream keeps the bytes until written: the next entries go to fresh buffers.
+    this.index = Buffer.allocUnsafe(this.index.length);
+    this.json = Buffer.allocUnsafe(JSON_BUFFER);
     this.used = 0;
-    if (!this.stream.write(full)) await once(this.stream, 'drain');
+    this.count = 0;
+    this.stream.write(head);
+    if (!this.stream.write(json)) await once(this.stream, 'drain');
   }
 
   async close(): Promise<void> {
@@ -78,30 +139,96 @@ export class EntrySpool {
     if (this.failure !== undefined) throw this.failure;
   }
 
+  /** The spool's blocks, read one at a time: the index (from byte 0) and the JSON (from `jsonAt`). */
+  private async *blocks(): AsyncGenerator<{ block: Buffer; count: number; jsonAt: number }> {
+    const handle = await open(this.path, 'r');
+    try {
+      const head = Buffer.allocUnsafe(BLOCK_HEAD);
+      let position = 0;
+      for (;;) {
+        const got = await readFully(handle, head, position);
+        if (got === 0) return;
+        if (got < BLOCK_HEAD) throw new Error(`bug: the spool ${this.path} ends inside a block head`);
+        const count = head.readUInt32LE(0);
+        const size = count * 8 + head.readUInt32LE(4);
+        const block = Buffer.allocUnsafe(size);
+        if ((await readFully(handle, block, position + BLOCK_HEAD)) < size) throw new Error(`bug: the spool ${this.path} ends inside a block`);
+        position += BLOCK_HEAD + size;
+        yield { block, count, jsonAt: count * 8 };
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
   /** The spooled entries in line order, leaving out `withdrawn` lines (ascending, as preflight gives them). */
   async *entries(withdrawn: readonly number[] = []): AsyncGenerator<SpooledEntry> {
     let next = 0;
     let ordinal = 0;
-    let rest: Buffer | undefined;
-    for await (const chunk of createReadStream(this.path, { highWaterMark: SPOOL_BUFFER })) {
-      const data: Buffer = rest === undefined ? (chunk as Buffer) : Buffer.concat([rest, chunk as Buffer]);
-      rest = undefined;
-      let at = 0;
-      while (at + RECORD_HEAD <= data.length) {
-        const length = data.readUInt32LE(at + 4);
-        const end = at + RECORD_HEAD + length;
-        if (end > data.length) break;
-        const line = data.readUInt32LE(at);
-        const json = data.subarray(at + RECORD_HEAD, end);
-        at = end;
+    for await (const { block, count, jsonAt } of this.blocks()) {
+      let at = jsonAt;
+      for (let i = 0; i < count; i++) {
+        const line = block.readUInt32LE(i * 8);
+        const length = block.readUInt32LE(i * 8 + 4);
+        const json = block.subarray(at, at + length);
+        at += length + 1;
         const place = ordinal++;
         while (next < withdrawn.length && withdrawn[next]! < line) next++;
         if (withdrawn[next] === line) continue;
         yield { line, json, ordinal: place };
       }
-      if (at < data.length) rest = data.subarray(at);
     }
-    if (rest !== undefined) throw new Error(`bug: the spool ${this.path} ends inside a record`);
+  }
+
+  /**
+   * The spooled entries in groups of `size` (the last may be smaller), in line order, each as runs
+   * of bytes: nothing is made per entry but its line run, so a million entries cost a thousand groups.
+   */
+  async *groups(size: number, options: GroupOptions = {}): AsyncGenerator<SpooledGroup> {
+    const withdrawn = options.withdrawn ?? [];
+    const { skip } = options;
+    let next = 0;
+    let ordinal = 0;
+    let parts: Buffer[] = [];
+    let lines: Array<[number, number]> = [];
+    let ordinals: number[] | undefined = options.ordinals === true ? [] : undefined;
+    let count = 0;
+    let first = 0;
+    let last = 0;
+    for await (const { block, count: inBlock, jsonAt } of this.blocks()) {
+      let at = jsonAt;
+      /** Where the run of bytes not yet in `parts` starts. */
+      let from = at;
+      for (let i = 0; i < inBlock; i++) {
+        const line = block.readUInt32LE(i * 8);
+        const start = at;
+        at += block.readUInt32LE(i * 8 + 4) + 1;
+        const place = ordinal++;
+        while (next < withdrawn.length && withdrawn[next]! < line) next++;
+        if (withdrawn[next] === line || skip?.(place) === true) {
+          if (from < start) parts.push(block.subarray(from, start));
+          from = at;
+          continue;
+        }
+        if (count === 0) first = line;
+        last = line;
+        const run = lines.at(-1);
+        if (run !== undefined && run[1] === line - 1) run[1] = line;
+        else lines.push([line, line]);
+        ordinals?.push(place);
+        if (++count === size) {
+          parts.push(block.subarray(from, at));
+          from = at;
+          yield { parts, count, rows: [first, last], lines, ordinals };
+          parts = [];
+          lines = [];
+          ordinals = ordinals === undefined ? undefined : [];
+          count = 0;
+        }
+      }
+      if (from < at) parts.push(block.subarray(from, at));
+    }
+    if (count > 0) yield { parts, count, rows: [first, last], lines, ordinals };
   }
 
   async remove(): Promise<void> {
@@ -109,19 +236,29 @@ export class EntrySpool {
   }
 }
 
+/** Read into all of `target` from `position`, short only at the end of the file; the bytes read. */
+async function readFully(handle: FileHandle, target: Buffer, position: number): Promise<number> {
+  let got = 0;
+  while (got < target.length) {
+    const { bytesRead } = await handle.read(target, got, target.length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
 /** Write `DIR/batch-00001.json`, … — the exact bodies `send` posts. Returns how many. */
 export async function writeBatchFiles(
   dir: string,
-  entries: AsyncIterable<SpooledEntry>,
+  groups: AsyncIterable<SpooledGroup>,
   builder: BatchBodyBuilder,
-  batchSize: number,
   onBatch: (index: number, rows: readonly [number, number], recipients: number) => void,
 ): Promise<number> {
   let index = 0;
-  for await (const group of chunk(entries, batchSize)) {
+  for await (const group of groups) {
     index++;
-    await writeFile(join(dir, batchFileName(index)), builder.bodyBytes(index, group.map((entry) => entry.json)), { mode: 0o600 });
-    onBatch(index, [group[0]!.line, group.at(-1)!.line], group.length);
+    await writeFile(join(dir, batchFileName(index)), builder.bodyOf(index, group.parts), { mode: 0o600 });
+    onBatch(index, group.rows, group.count);
   }
   return index;
 }

@@ -120,24 +120,25 @@ export class CampaignSend {
    * recipient another run holds (its lock was taken over meanwhile) ends the batches here, before
    * any of that window is handed on: `refused` says why.
    */
-  async *claimAhead<T extends { readonly ordinal: number }>(runId: string, groups: AsyncIterable<T[]>): AsyncGenerator<T[]> {
+  async *claimAhead<T extends { readonly ordinals: readonly number[] | undefined }>(runId: string, groups: AsyncIterable<T>): AsyncGenerator<T> {
     const source = groups[Symbol.asyncIterator]();
+    const ordinalsOf = (group: T): readonly number[] => group.ordinals ?? bug('a campaign batch without its ordinals');
     let index = 0;
     let read = 0;
-    const take = async (): Promise<{ batches: Array<{ index: number; group: T[] }>; refused: Promise<number> }> => {
-      const batches: Array<{ index: number; group: T[] }> = [];
+    const take = async (): Promise<{ batches: Array<{ index: number; group: T }>; refused: Promise<number> }> => {
+      const batches: Array<{ index: number; group: T }> = [];
       // The first window one batch (the first request waits for it), then doubling up to CLAIM_AHEAD recipients.
       const size = Math.min(CLAIM_AHEAD, Math.max(1, read));
       for (let recipients = 0; recipients < size; ) {
         const next = await source.next();
         if (next.done === true) break;
         batches.push({ index: ++index, group: next.value });
-        recipients += next.value.length;
-        read += next.value.length;
+        recipients += ordinalsOf(next.value).length;
+        read += ordinalsOf(next.value).length;
       }
       // Only what no run held at the lookup: the run's own claims (a resume) are its already.
       const claims: BatchKeys[] = batches
-        .map(({ index: i, group }) => ({ index: i, keys: this.keysOf(group.map((e) => e.ordinal).filter((o) => this.fresh[o] === 1)) }))
+        .map(({ index: i, group }) => ({ index: i, keys: this.keysOf(ordinalsOf(group).filter((o) => this.fresh[o] === 1)) }))
         .filter((c) => c.keys.length > 0);
       return { batches, refused: claims.length === 0 ? Promise.resolve(0) : this.write(() => this.ledger.claim(runId, claims)) };
     };
@@ -161,7 +162,7 @@ export class CampaignSend {
       // Its claim rejected or refused surfaces when the loop awaits it; never unhandled meanwhile.
       next.then((w) => w.refused).catch(() => undefined);
       for (const { index: i, group } of window.batches) {
-        this.batch(i, group.map((e) => e.ordinal));
+        this.batch(i, ordinalsOf(group));
         yield group;
       }
       window = await next;
@@ -255,4 +256,8 @@ export class CampaignSend {
       await this.release();
     }
   }
+}
+
+function bug(what: string): never {
+  throw new Error(`bug: ${what}`);
 }

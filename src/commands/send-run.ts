@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { BatchBodyBuilder, batchCount, batchShape, entryJson, type BatchShape } from '../batch/batch-body.js';
+import { BatchBodyBuilder, batchCount, batchShape, type BatchShape } from '../batch/batch-body.js';
 import { EntrySpool } from '../batch/batch-files.js';
-import { chunk, lineRuns } from '../batch/chunk.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { tokenMask } from '../report/github-actions.js';
 import { smsLine, type Reporter } from '../report/reporter.js';
@@ -114,7 +113,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       (line, entry) => {
         keys?.add(entry.recipient);
         sendPlan?.add(entry);
-        return spool.add(line, entryJson(line, entry, options.tracking));
+        return spool.addEntry(line, entry, options.tracking);
       },
       true,
       invalidScratch,
@@ -289,18 +288,13 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     async function* planned(claiming = true): AsyncGenerator<PlannedBatch> {
       let index = 0;
       // Ordinals count every spooled entry, as the campaign's keys do (late duplicates included).
-      const entries = async function* () {
-        for await (const entry of spool.entries(checked.withdrawn)) {
-          if (campaign?.skipped(entry.ordinal) !== true) yield entry;
-        }
-      };
-      const groups = chunk(entries(), options.batchSize);
+      const skip = campaign === undefined ? undefined : (ordinal: number) => campaign!.skipped(ordinal);
+      const groups = spool.groups(options.batchSize, { withdrawn: checked.withdrawn, skip, ordinals: campaign !== undefined });
       for await (const group of campaign !== undefined && claiming ? campaign.claimAhead(runId, groups) : groups) {
         index++;
-        if (!claiming) campaign?.batch(index, group.map((entry) => entry.ordinal));
-        const body = builder.bodyBytes(index, group.map((entry) => entry.json));
-        const rows: [number, number] = [group[0]!.line, group.at(-1)!.line];
-        yield { index, rows, recipients: group.length, body, sha256: sha256(body), lines: lineRuns(group.map((entry) => entry.line)), tag: builder.batchTag(index) };
+        if (!claiming) campaign?.batch(index, group.ordinals!);
+        const body = builder.bodyOf(index, group.parts);
+        yield { index, rows: group.rows, recipients: group.count, body, sha256: sha256(body), lines: group.lines, tag: builder.batchTag(index) };
       }
     }
 

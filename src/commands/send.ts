@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { BatchBodyBuilder, batchCount, batchShape, entryJson } from '../batch/batch-body.js';
+import { BatchBodyBuilder, batchCount, batchShape } from '../batch/batch-body.js';
 import { checkOutDir, clearOutDir, EntrySpool, writeBatchFiles } from '../batch/batch-files.js';
 import { ExitCode, ExitError, UsageError } from '../exit-codes.js';
 import { resolveApiSettings, type RawApiSettings } from '../sinch/settings.js';
@@ -123,7 +123,7 @@ async function sendOrBuild(
       template,
       io,
       reporter,
-      spool === undefined ? () => undefined : (line, entry) => spool.add(line, entryJson(line, entry, options.tracking)),
+      spool === undefined ? () => undefined : (line, entry) => spool.addEntry(line, entry, options.tracking),
       true,
       // A dry run touches the state only for --skip-invalid's invalid.csv, as validate does.
       options.skipInvalid ? await unsentInvalidFile(options.journal, await localFilesFor(options.state, io)) : undefined,
@@ -137,7 +137,7 @@ async function sendOrBuild(
       // The same tags a real send of this run would use (with the project id, when it is known).
       const runShape = runShapeOf(options, result.delimiter, appId, { api: raw.api === 'v1beta' ? 'v1beta' : 'v1', projectId: raw.projectId ?? '' });
       const builder = new BatchBodyBuilder(template, shape, runIdentity(result.inputSha256!, template.text, runShape));
-      await writeBatchFiles(options.out, spool.entries(result.withdrawn), builder, options.batchSize, (index, rows, count) =>
+      await writeBatchFiles(options.out, spool.groups(options.batchSize, { withdrawn: result.withdrawn }), builder, (index, rows, count) =>
         reporter.batch({ index, state: 'built', rows, recipients: count }),
       );
       outDir = displayPath(io.cwd, options.out);

@@ -1,13 +1,15 @@
 import fc from 'fast-check';
 import { stringify } from 'csv-stringify/sync';
 import { describe, expect, it } from 'vitest';
-import { BatchBodyBuilder, batchCount, entryJson } from '../../src/batch/batch-body.js';
-import { chunk, lineRuns } from '../../src/batch/chunk.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatchBodyBuilder, batchCount } from '../../src/batch/batch-body.js';
+import { EntrySpool } from '../../src/batch/batch-files.js';
 import { readCsv } from '../../src/input/csv-reader.js';
 import { decodeToUtf8 } from '../../src/input/decode.js';
 import { substitute } from '../../src/template/placeholders.js';
 import { parseTemplate } from '../../src/template/template.js';
-import { chunked, collectingSink } from '../helpers.js';
+import { chunked, collectingSink, tempDir } from '../helpers.js';
 import { RUNS } from './runs.js';
 
 const anyText = fc.string({ unit: 'grapheme', maxLength: 30 });
@@ -51,30 +53,39 @@ describe('properties', () => {
   // R9: batching is a pure function of the rows and the size
   it('batching N rows gives ceil(N/size) batches covering every row once, in order, as valid JSON bodies', async () => {
     const template = parseTemplate('t.json', JSON.stringify({ app_id: 'A', message: { text_message: { text: 'Hi ${n}' } } }));
-    await fc.assert(
-      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2500 }), fc.integer({ min: 1, max: 1000 }), async (gaps, size) => {
-        // Valid rows at increasing lines (gaps stand for invalid rows or multi-line records).
-        let line = 1;
-        const rows = gaps.map((gap) => ({ line: (line += gap), json: entryJson(line, { recipient: { contact_id: `C${line}` }, parameters: { n: `"${line}"` } }, true) }));
-        async function* source() {
-          yield* rows;
-        }
-        const builder = new BatchBodyBuilder(template, { batchSize: size, tracking: true, appId: 'A' }, 'run');
-        const seenLines: number[] = [];
-        let batches = 0;
-        for await (const group of chunk(source(), size)) {
-          batches++;
-          expect(group.length).toBeLessThanOrEqual(size);
-          const body = JSON.parse(builder.body(batches, group.map((g) => g.json)));
-          expect(body.batch_metadata.batchsend_batch).toBe(`run:${batches}`);
-          for (const entry of body.recipient_and_params) seenLines.push(Number(entry.message_metadata.batchsend_row));
-          const runs = lineRuns(group.map((g) => g.line));
-          expect(runs.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i))).toEqual(group.map((g) => g.line));
-        }
-        expect(batches).toBe(batchCount(rows.length, size));
-        expect(seenLines).toEqual(rows.map((r) => r.line));
-      }),
-      { numRuns: Math.max(20, RUNS / 5) },
-    );
+    const dir = tempDir();
+    let spools = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2500 }), fc.integer({ min: 1, max: 1000 }), async (gaps, size) => {
+          // Valid rows at increasing lines (gaps stand for invalid rows or multi-line records), spooled as send spools them.
+          let line = 1;
+          const lines = gaps.map((gap) => (line += gap));
+          const spool = new EntrySpool(join(dir, `spool-${spools++}`));
+          for (const at of lines) await spool.addEntry(at, { recipient: { contact_id: `C${at}` }, parameters: { n: `"${at}"` } }, true);
+          await spool.close();
+          const builder = new BatchBodyBuilder(template, { batchSize: size, tracking: true, appId: 'A' }, 'run');
+          const seenLines: number[] = [];
+          let batches = 0;
+          for await (const group of spool.groups(size)) {
+            batches++;
+            expect(group.count).toBeLessThanOrEqual(size);
+            const body = JSON.parse(builder.bodyOf(batches, group.parts).toString('utf8'));
+            expect(body.batch_metadata.batchsend_batch).toBe(`run:${batches}`);
+            const mine = body.recipient_and_params.map((entry: { message_metadata: { batchsend_row: string } }) => Number(entry.message_metadata.batchsend_row));
+            expect(body.recipient_and_params.map((entry: { recipient: { contact_id: string } }) => entry.recipient.contact_id)).toEqual(mine.map((n: number) => `C${n}`));
+            seenLines.push(...mine);
+            expect(group.lines.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i))).toEqual(mine);
+            expect(group.rows).toEqual([mine[0], mine.at(-1)]);
+          }
+          await spool.remove();
+          expect(batches).toBe(batchCount(lines.length, size));
+          expect(seenLines).toEqual(lines);
+        }),
+        { numRuns: Math.max(20, RUNS / 5) },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchBodyBuilder, batchCount, entryJson } from '../../src/batch/batch-body.js';
+import { BatchBodyBuilder, batchCount, entryJson, writeEntryJson } from '../../src/batch/batch-body.js';
 import { runIdentity, type RunShape } from '../../src/state/run-identity.js';
 import type { RecipientEntry } from '../../src/recipient/recipient.js';
 import { parseTemplate } from '../../src/template/template.js';
@@ -62,14 +62,20 @@ describe('batch bodies', () => {
   });
 });
 
+/** Any text (graphemes or lone surrogates and controls) and any recipient of it. */
+async function arbitraries() {
+  const fc = (await import('fast-check')).default;
+  const text = fc.string({ unit: fc.constantFrom('grapheme', 'binary') as never, maxLength: 12 });
+  const recipient = fc.oneof(
+    fc.record({ contact_id: text }),
+    fc.record({ identified_by: fc.record({ channel_identities: fc.array(fc.record({ channel: fc.constantFrom('SMS', 'WHATSAPP'), identity: text }), { minLength: 1, maxLength: 3 }) }) }),
+  );
+  return { fc, text, recipient };
+}
+
 describe('entryJson', () => {
   it('writes exactly what JSON.stringify writes, for any recipient and parameter text', async () => {
-    const fc = (await import('fast-check')).default;
-    const text = fc.string({ unit: fc.constantFrom('grapheme', 'binary') as never, maxLength: 12 });
-    const recipient = fc.oneof(
-      fc.record({ contact_id: text }),
-      fc.record({ identified_by: fc.record({ channel_identities: fc.array(fc.record({ channel: fc.constantFrom('SMS', 'WHATSAPP'), identity: text }), { minLength: 1, maxLength: 3 }) }) }),
-    );
+    const { fc, recipient, text } = await arbitraries();
     fc.assert(
       fc.property(recipient, fc.option(fc.dictionary(fc.string({ maxLength: 6 }), text), { nil: undefined }), fc.nat(), fc.boolean(), (r, parameters, line, tracking) => {
         const entry = (parameters === undefined ? { recipient: r } : { recipient: r, parameters }) as RecipientEntry;
@@ -77,6 +83,32 @@ describe('entryJson', () => {
         expect(entryJson(line, entry, tracking)).toBe(expected);
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('writeEntryJson', () => {
+  it('writes the bytes of entryJson, at any place, and says -1 rather than write past the end', async () => {
+    const { fc, recipient, text } = await arbitraries();
+    const metadata = fc.option(fc.dictionary(fc.string({ maxLength: 4 }), text, { maxKeys: 2 }), { nil: undefined });
+    fc.assert(
+      fc.property(recipient, fc.option(fc.dictionary(fc.string({ maxLength: 6 }), text), { nil: undefined }), metadata, fc.nat(), fc.boolean(), fc.nat(40), fc.nat(300), (r, parameters, meta, line, tracking, at, room) => {
+        const entry = { recipient: r, ...(parameters === undefined ? {} : { parameters }), ...(meta === undefined ? {} : { message_metadata: meta }) } as RecipientEntry;
+        const expected = Buffer.from(entryJson(line, entry, tracking));
+        const target = Buffer.alloc(at + room, 0xee);
+        const end = writeEntryJson(target, at, line, entry, tracking);
+        if (end === -1) {
+          expect(at + expected.length * 3).toBeGreaterThan(target.length); // refused only when it might not fit
+        } else {
+          expect(end).toBe(at + expected.length);
+          expect(target.subarray(at, end).equals(expected)).toBe(true);
+          expect(target.subarray(0, at).every((b) => b === 0xee)).toBe(true); // nothing before it touched
+        }
+        // Given room, it always writes.
+        const roomy = Buffer.alloc(expected.length * 3 + 8);
+        expect(roomy.subarray(0, writeEntryJson(roomy, 0, line, entry, tracking)).equals(expected)).toBe(true);
+      }),
+      { numRuns: 3000 },
     );
   });
 });

@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatchBodyBuilder, entryJson } from '../../src/batch/batch-body.js';
+import type { RecipientEntry } from '../../src/recipient/recipient.js';
 import { EntrySpool } from '../../src/batch/batch-files.js';
 import { parseTemplate } from '../../src/template/template.js';
 import { tempDir } from '../helpers.js';
@@ -46,14 +47,68 @@ describe('EntrySpool', () => {
   });
 });
 
-describe('BatchBodyBuilder.bodyBytes', () => {
+describe('EntrySpool.groups', () => {
+  const template = parseTemplate('t.json', JSON.stringify({ app_id: 'APP', message: { text_message: { text: 'Hi ${n} ✓' } }, batch_metadata: { c: 'x' } }));
+  const builder = new BatchBodyBuilder(template, { batchSize: 1000, tracking: true, appId: 'APP' }, 'run');
+  const entry = (line: number): RecipientEntry => ({ recipient: { identified_by: { channel_identities: [{ channel: 'SMS', identity: `+4670${1000000 + line}` }] } }, parameters: { n: line % 3 === 0 ? `Å "${line}"\n` : `N${line}` } });
+
+  it('give every entry once, in batches of the size asked, each body byte for byte the text body', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const spool = new EntrySpool(join(dir, 'spool'));
+    // Enough entries for several blocks (over 8192 entries or 1 MiB each), one larger than a block.
+    const lines: number[] = [];
+    for (let i = 0; i < 25_000; i++) lines.push(i * 2 + 2);
+    for (const line of lines) {
+      const big = line === 20_002 ? { ...entry(line), parameters: { n: 'x'.repeat(3 << 20) } } : entry(line);
+      await spool.addEntry(line, big, true);
+    }
+    await spool.close();
+    const withdrawn = [4, 10, 20_002, 49_998];
+    const skipped = new Set([0, 1, 7, 500, 12_345, 24_999]);
+    const kept = lines.filter((line, ordinal) => !withdrawn.includes(line) && !skipped.has(ordinal));
+    const texts = new Map(lines.map((line) => [line, entryJson(line, entry(line), true)]));
+    let index = 0;
+    let at = 0;
+    for await (const group of spool.groups(1000, { withdrawn, skip: (ordinal) => skipped.has(ordinal), ordinals: true })) {
+      index++;
+      const mine = kept.slice(at, at + 1000);
+      at += mine.length;
+      expect(group.count).toBe(mine.length);
+      expect(group.rows).toEqual([mine[0], mine.at(-1)]);
+      expect(group.lines).toEqual(mine.map((line) => [line, line]));
+      expect(group.ordinals).toEqual(mine.map((line) => lines.indexOf(line)));
+      expect(builder.bodyOf(index, group.parts).equals(Buffer.from(builder.body(index, mine.map((line) => texts.get(line)!))))).toBe(true);
+    }
+    expect(at).toBe(kept.length);
+    expect(index).toBe(Math.ceil(kept.length / 1000));
+  });
+
+  it('join consecutive lines into runs and give a last, smaller group', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const spool = new EntrySpool(join(dir, 'spool'));
+    for (const line of [2, 3, 4, 6, 7, 9]) await spool.addEntry(line, entry(line), false);
+    await spool.close();
+    const groups = [];
+    for await (const group of spool.groups(4)) groups.push({ rows: group.rows, lines: group.lines, count: group.count, ordinals: group.ordinals });
+    expect(groups).toEqual([
+      { rows: [2, 6], lines: [[2, 4], [6, 6]], count: 4, ordinals: undefined },
+      { rows: [7, 9], lines: [[7, 7], [9, 9]], count: 2, ordinals: undefined },
+    ]);
+  });
+});
+
+describe('BatchBodyBuilder.bodyOf', () => {
   it('is byte for byte the text body, for any entries', () => {
     const template = parseTemplate('t.json', JSON.stringify({ app_id: 'APP', message: { text_message: { text: 'Hi ${n} ✓' } }, batch_metadata: { c: 'x' } }));
     for (const tracking of [true, false]) {
       const builder = new BatchBodyBuilder(template, { batchSize: 1000, tracking, appId: 'APP' }, 'run');
       const entries = [2, 3, 4].map((line) => entryJson(line, { recipient: { contact_id: `C${line}` }, parameters: { n: `Å "${line}"` } }, tracking));
       for (const some of [entries, entries.slice(0, 1), []]) {
-        expect(builder.bodyBytes(7, some.map((e) => Buffer.from(e)))).toEqual(Buffer.from(builder.body(7, some)));
+        // Parts as the spool gives them: runs of entries, each followed by a comma.
+        const parts = some.length < 2 ? some.map((e) => Buffer.from(`${e},`)) : [Buffer.from(`${some[0]},${some[1]},`), Buffer.from(`${some.slice(2).join(',')},`)];
+        expect(builder.bodyOf(7, parts)).toEqual(Buffer.from(builder.body(7, some)));
       }
     }
   });
