@@ -109,26 +109,52 @@ function countModules(args) {
   return counted;
 }
 
-async function sendBench(rows) {
+/**
+ * A send of `rows` to `emulator --fast` against the naive loop (bench/naive-send.mjs: the same
+ * token, the same POSTs, byte for byte the same bodies), each run against a fresh emulator,
+ * alternating. batchsend runs twice: with --new-run, whose requests are the naive loop's (a run id
+ * minted here has no batch at the API to look for), and as a plain first send, which also looks
+ * each batch up by its tag before sending it (the API as the record: a run elsewhere may have sent it).
+ */
+async function sendBench(rows, repeats) {
   const file = await generate(rows);
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const fast = await emulator(['--fast']);
-  const work = mkdtempSync(join(tmpdir(), 'batchsend-bench-'));
-  const ours = await measure([bin, 'send', file, '--template', template, '--journal', join(work, 'bench.journal.jsonl')], apiEnv(fast.info), work);
-  const ourStats = await fast.stats();
-  await fast.stop();
-  const fresh = await emulator(['--fast']);
-  const { info } = fresh;
-  const naive = await measure([join(root, 'bench', 'naive-send.mjs'), file, info.url, info.auth_url, info.project_id, info.key_id, info.key_secret]);
-  const naiveStats = await fresh.stats();
-  await fresh.stop();
-  rmSync(work, { recursive: true, force: true });
-  console.log(
-    `send ${rows.toLocaleString('en-US')} rows to the emulator (fast mode) / the naive loop: ${ratio(ours, naive)} (target <= 1.2x CPU); ` +
-      `batchsend: ${ourStats.tokenRequests} token request(s), ${ourStats.acceptedRecipients} accepted, ${ourStats.recipientsAcceptedTwice} twice, peak RSS ${fmt(ours.rssMiB)} MiB; ` +
-      `naive: ${naiveStats.acceptedRecipients} accepted, peak RSS ${fmt(naive.rssMiB)} MiB`,
+  const commands = { sameRequests: ['--new-run'], lookupsFirst: [], naive: undefined };
+  const runs = Object.fromEntries(Object.keys(commands).map((name) => [name, []]));
+  const stats = {};
+  for (let i = 0; i < repeats; i++) {
+    for (const [name, flags] of Object.entries(commands)) {
+      const emu = await emulator(['--fast']);
+      const { info } = emu;
+      const work = mkdtempSync(join(tmpdir(), 'batchsend-bench-'));
+      try {
+        runs[name].push(
+          flags === undefined
+            ? await measure([join(root, 'bench', 'naive-send.mjs'), file, info.url, info.auth_url, info.project_id, info.key_id, info.key_secret])
+            : await measure([bin, 'send', file, '--template', template, '--journal', join(work, 'bench.journal.jsonl'), ...flags], apiEnv(info), work),
+        );
+        stats[name] = await emu.stats();
+      } finally {
+        await emu.stop();
+        rmSync(work, { recursive: true, force: true });
+      }
+    }
+  }
+  const m = Object.fromEntries(
+    Object.entries(runs).map(([name, list]) => [name, { ms: median(list.map((r) => r.ms)), cpuMs: median(list.map((r) => r.cpuMs)), rssMiB: Math.max(...list.map((r) => r.rssMiB)) }]),
   );
+  const requests = (s) => `${s.tokenRequests} token, ${s.sendRequests} POST, ${s.lookups} lookups; ${s.acceptedRecipients} accepted, ${s.recipientsAcceptedTwice} twice`;
+  console.log(`send ${rows.toLocaleString('en-US')} rows to the emulator (fast mode) / the naive loop, the same requests (--new-run): ${ratio(m.sameRequests, m.naive)} (target <= 1.2x CPU)`);
+  console.log(`  a plain first send (each batch looked up first) / the naive loop: ${ratio(m.lookupsFirst, m.naive)}`);
+  console.log(`  requests: batchsend --new-run ${requests(stats.sameRequests)}; plain ${requests(stats.lookupsFirst)}; naive ${requests(stats.naive)}`);
+  console.log(`  peak RSS: batchsend ${fmt(m.sameRequests.rssMiB)} MiB, naive ${fmt(m.naive.rssMiB)} MiB (it holds the whole file)`);
+}
+
+/** The emulator's own speed in fast mode: batches a second with the full and the sampled check. */
+async function emulatorBench(batches) {
+  const result = spawnSync(process.execPath, [join(root, 'bench', 'emulator-throughput.mjs'), String(batches)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) throw new Error(`bench/emulator-throughput.mjs exited ${result.status}`);
 }
 
 async function pacedBench(rate, rows) {
@@ -166,7 +192,7 @@ console.log(
   `machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, node ${process.version}, load average ${loadavg().map((l) => fmt(l, 1)).join(' ')} at the start; ` +
     `medians of ${repeats} runs alternating the compared commands. The machine is shared: figures are noisy, compare ratios within one run.`,
 );
-// `--only startup,csv,json,memory,send,paced,flood,listen,report`: run those parts alone.
+// `--only startup,csv,json,memory,send,emulator,paced,flood,listen,report`: run those parts alone.
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg === -1 ? undefined : new Set(process.argv[onlyArg + 1].split(','));
 const part = (name) => only === undefined || only.has(name);
@@ -174,7 +200,8 @@ if (part('startup')) await startup(repeats * 3);
 if (part('csv')) await csvBench(rows, repeats);
 if (part('json')) await jsonBench(rows, repeats);
 if (part('memory')) await memoryBench(rows, rows * 5, Math.min(repeats, 2));
-if (part('send')) await sendBench(rows);
+if (part('send')) await sendBench(rows, repeats);
+if (part('emulator')) await emulatorBench(quick ? 100 : 300);
 if (part('paced')) await pacedBench(5000, quick ? 25_000 : 60_000);
 if (part('flood')) await floodBench(quick ? 10 : 30);
 if (part('listen')) await listenBench(Number(process.env.BENCH_LISTEN_SECONDS ?? (quick ? 20 : 60)));
