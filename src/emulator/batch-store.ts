@@ -56,10 +56,9 @@ export class BatchStore {
     this.lastTick = now();
   }
 
-  /** Accept a batch, or say the queue is full. */
-  accept(projectId: string, request: AcceptedBatchRequest): StoredBatch | 'queue-full' {
+  /** Accept a batch of `size` recipients (its entries may be a sample only), or say the queue is full. */
+  accept(projectId: string, request: AcceptedBatchRequest, size = request.recipient_and_params.length): StoredBatch | 'queue-full' {
     const now = this.now();
-    const size = request.recipient_and_params.length;
     let startAt = now;
     let sendAfter: string | undefined;
     if (request.send_after !== undefined) {
