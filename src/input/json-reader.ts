@@ -1,12 +1,14 @@
 // TextDecoder: the global one (importing node:util would load modules a start-up does not need).
 import { InputFileError } from '../exit-codes.js';
 import { EncodingError } from './decode.js';
+import { FlatShape } from './json-flat.js';
 import type { RecordSink } from './record-sink.js';
 
 const MAX_ELEMENT_CHARS = 1 << 20;
 
 const enum C {
   newline = 0x0a,
+  carriageReturn = 0x0d,
   quote = 0x22,
   backslash = 0x5c,
   comma = 0x2c,
@@ -26,6 +28,9 @@ function parseError(error: unknown): string {
 }
 
 export const MAX_DEPTH = 64;
+
+/** Sets of keys the fast path keeps compiled; past that many, a set that comes back is compiled again. */
+const MAX_SHAPES = 100;
 
 /**
  * Could `text` be nested deeper than `limit`? Only if it holds more than `limit` brackets: counted
@@ -55,7 +60,7 @@ function tooDeep(text: string, limit: number): boolean {
  * Parse one element's text and hand it to the sink: a value, or a row problem if it does not
  * parse. Synchronous unless the sink returns a promise (it is waiting for a write to drain).
  */
-function deliverParsed(sink: RecordSink, line: number, text: string, deep: boolean): void | Promise<void> {
+function deliverParsed(sink: RecordSink, line: number, text: string, deep: boolean, flat: FlatRows | undefined): void | Promise<void> {
   if (deep) return sink.unreadable(line, `nested deeper than ${MAX_DEPTH} levels`);
   let value: unknown;
   try {
@@ -63,7 +68,65 @@ function deliverParsed(sink: RecordSink, line: number, text: string, deep: boole
   } catch (error) {
     return sink.unreadable(line, parseError(error));
   }
+  flat?.learn(value);
   return sink.value(line, value);
+}
+
+type FlatSink = RecordSink & Required<Pick<RecordSink, 'flat'>>;
+
+/**
+ * The fast path of one read (json-flat.ts): rows with the keys of the last row JSON.parse read
+ * are matched in the text and handed to `sink.flat`; the first row, and any row it does not
+ * match, go the careful way (and a row of other keys teaches it those).
+ */
+class FlatRows {
+  private shape: FlatShape | undefined;
+  /** Shapes seen before (a file whose rows take turns between a few sets of keys). */
+  private readonly shapes = new Map<string, FlatShape>();
+
+  private constructor(private readonly sink: FlatSink) {}
+
+  static of(sink: RecordSink, enabled: boolean): FlatRows | undefined {
+    return enabled && sink.flat !== undefined ? new FlatRows(sink as FlatSink) : undefined;
+  }
+
+  /** A row JSON.parse read: an object of other keys than the last becomes the shape to match. */
+  learn(value: unknown): void {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
+    const keys = Object.keys(value);
+    if (this.shape !== undefined && this.shape.sameKeys(keys)) return;
+    const signature = keys.join('\u0000');
+    let shape = this.shapes.get(signature);
+    if (shape === undefined) {
+      shape = new FlatShape(keys);
+      if (this.shapes.size < MAX_SHAPES) this.shapes.set(signature, shape);
+    }
+    this.shape = shape;
+  }
+
+  /** JSONL: the line starting at `start`, if it is a flat row; where the next line starts, or -1. */
+  line(text: string, start: number, line: number, waits: Waits): number {
+    const shape = this.shape;
+    if (shape === undefined || text.charCodeAt(start) !== C.openBrace) return -1;
+    const values: string[] = [];
+    const end = shape.match(text, start, values);
+    if (end === -1) return -1;
+    let after = end;
+    if (text.charCodeAt(after) === C.carriageReturn) after++;
+    if (text.charCodeAt(after) !== C.newline) return -1; // also when the line goes on in the next chunk
+    waits.add(this.sink.flat(line, shape.keys, values, text.slice(start, end)));
+    return after + 1;
+  }
+
+  /** JSON array: the element starting at `start` (a `{`), if it is a flat row; where it ends, or -1. */
+  element(text: string, start: number, line: number, waits: Waits): number {
+    const shape = this.shape;
+    if (shape === undefined) return -1;
+    const values: string[] = [];
+    const end = shape.match(text, start, values);
+    if (end !== -1) waits.add(this.sink.flat(line, shape.keys, values, text.slice(start, end)));
+    return end;
+  }
 }
 
 /** Sink promises of one chunk, awaited together before the next chunk is read (as the CSV reader does). */
@@ -94,9 +157,10 @@ type State = 'before' | 'expectValue' | 'inValue' | 'afterValue' | 'done';
 /**
  * Stream a JSON array element by element without loading the file: a small scanner finds where
  * each top-level element starts and ends (tracking strings, escapes and nesting) and hands its
- * text to JSON.parse. `line` is the line where the element starts.
+ * text to JSON.parse. `line` is the line where the element starts. A flat object like the one
+ * before it is read by the fast path instead (`fastPath`, on unless a test compares the two).
  */
-export async function readJsonArray(source: AsyncIterable<Buffer>, file: string, sink: RecordSink): Promise<void> {
+export async function readJsonArray(source: AsyncIterable<Buffer>, file: string, sink: RecordSink, fastPath = true): Promise<void> {
   let state: State = 'before';
   let line = 1;
   let depth = 0;
@@ -109,6 +173,7 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
   // Nesting depth is tracked by the scanner itself, so no element is walked twice.
   let deep = false;
   const waits = new Waits();
+  const flat = FlatRows.of(sink, fastPath);
   const structural = (reason: string): never => {
     throw new InputFileError(file, line, reason);
   };
@@ -147,7 +212,7 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
             parts = [];
             partsLength = 0;
             i = end;
-            waits.add(deliverParsed(sink, elementLine, whole, deep));
+            waits.add(deliverParsed(sink, elementLine, whole, deep, flat));
             deep = false;
             state = 'afterValue';
             continue;
@@ -184,6 +249,14 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
               break;
             }
             if (code === C.comma) structural('an array element is missing before this comma');
+            if (code === C.openBrace && flat !== undefined) {
+              const end = flat.element(text, i, line, waits);
+              if (end !== -1) {
+                state = 'afterValue';
+                i = end;
+                break;
+              }
+            }
             state = 'inValue';
             elementLine = line;
             elementIsContainer = code === C.openBrace || code === C.openBracket;
@@ -224,26 +297,48 @@ export async function readJsonArray(source: AsyncIterable<Buffer>, file: string,
   if ((state as State) !== 'done') structural('the array is never closed with ]');
 }
 
-/** Stream JSONL/NDJSON: one JSON value a line; blank lines are skipped. */
-export async function readJsonLines(source: AsyncIterable<Buffer>, file: string, sink: RecordSink): Promise<void> {
+/** Stream JSONL/NDJSON: one JSON value a line; blank lines are skipped. `fastPath` as for readJsonArray. */
+export async function readJsonLines(source: AsyncIterable<Buffer>, file: string, sink: RecordSink, fastPath = true): Promise<void> {
   let line = 0;
   let rest = '';
   const waits = new Waits();
+  const flat = FlatRows.of(sink, fastPath);
   const handle = (text: string): void => {
     line++;
-    if (!isBlankLine(text)) waits.add(deliverParsed(sink, line, text, tooDeep(text, MAX_DEPTH)));
+    if (!isBlankLine(text)) waits.add(deliverParsed(sink, line, text, tooDeep(text, MAX_DEPTH), flat));
+  };
+  /** Read the whole lines of `text` from `start`; where the unfinished last line starts. */
+  const lines = (text: string, start: number): number => {
+    let at: number;
+    for (;;) {
+      if (flat !== undefined) {
+        const next = flat.line(text, start, line + 1, waits);
+        if (next !== -1) {
+          line++;
+          start = next;
+          continue;
+        }
+      }
+      if ((at = text.indexOf('\n', start)) === -1) return start;
+      handle(text.slice(start, at));
+      start = at + 1;
+    }
   };
   try {
     for await (const text of texts(source)) {
       let start = 0;
-      let at: number;
-      const chunk = rest === '' ? text : rest + text;
-      rest = '';
-      while ((at = chunk.indexOf('\n', start)) !== -1) {
-        handle(chunk.slice(start, at));
-        start = at + 1;
+      if (rest !== '') {
+        // The line begun in the chunk before: finished on its own, so that the chunk itself
+        // stays one flat string (a concatenation would be flattened again and again).
+        const end = text.indexOf('\n');
+        if (end === -1) rest += text;
+        else {
+          lines(rest + text.slice(0, end + 1), 0);
+          rest = '';
+          start = end + 1;
+        }
       }
-      rest = chunk.slice(start);
+      if (rest === '') rest = text.slice(lines(text, start));
       await waits.settle();
       if (rest.length > MAX_ELEMENT_CHARS) {
         throw new InputFileError(file, line + 1, `a line longer than ${MAX_ELEMENT_CHARS} characters`);

@@ -9,6 +9,12 @@ export interface RecordSink {
   fields(line: number, values: string[]): void | Promise<void>;
   /** JSON/JSONL: one element that parsed; it may be any JSON value. */
   value(line: number, value: unknown): void | Promise<void>;
+  /**
+   * JSON/JSONL, optional: one element that is a flat object, read by the fast path — its keys
+   * (the same array while rows keep the same keys), its values as column text, and its text.
+   * Without it, every element goes to `value`.
+   */
+  flat?(line: number, keys: readonly string[], values: string[], text: string): void | Promise<void>;
   /** JSON/JSONL: one element that did not parse. */
   unreadable(line: number, reason: string): void | Promise<void>;
 }

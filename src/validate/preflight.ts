@@ -14,6 +14,15 @@ import { RowChecker } from './row-checker.js';
 /** A row as it was read, for writing it back out (invalid.csv). */
 export type OriginalRow = { readonly values: readonly string[] } | { readonly value: unknown };
 
+/** A JSON row the fast path read without JSON.parse: parsed only if it is written back out. */
+class ParsedWhenRead {
+  constructor(private readonly text: string) {}
+
+  get value(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
 export interface PreflightHooks {
   rowError(line: number, message: string, original: OriginalRow): void | Promise<void>;
   duplicate(line: number, firstLine: number): void;
@@ -121,6 +130,7 @@ export async function preflight(
     },
     fields: (line, values) => settle(line, checker.checkFields(values), { values }),
     value: (line, value) => settle(line, checker.checkValue(value), { value }),
+    flat: (line, keys, values, text) => settle(line, checker.checkFlat(keys, values), new ParsedWhenRead(text)),
     unreadable: (line, reason) => {
       counts.rows++;
       counts.invalid++;

@@ -147,13 +147,21 @@ export class RowChecker {
       if (same && last!.keys[i] !== key) same = false;
       i++;
     }
-    let plan: ColumnPlan;
-    if (same && i === last!.keys.length) plan = last!.plan;
-    else {
-      const planned = this.planJsonKeys(Object.keys(object));
-      if (typeof planned === 'string') return { ok: false, message: planned };
-      plan = planned;
-    }
+    return this.checkJsonColumns(same && i === last!.keys.length ? last!.plan : this.planJsonKeys(Object.keys(object)), values);
+  }
+
+  /**
+   * JSON/JSONL: a flat object the reader's fast path read — its keys (the same array while the
+   * keys stay the same) and values as column text, as `checkValue` would have collected them.
+   */
+  checkFlat(keys: readonly string[], values: readonly string[]): RowResult {
+    const last = this.lastJson;
+    return this.checkJsonColumns(last !== undefined && last.keys === keys ? last.plan : this.planJsonKeys(keys), values);
+  }
+
+  private checkJsonColumns(planned: ColumnPlan | string, values: readonly string[]): RowResult {
+    if (typeof planned === 'string') return { ok: false, message: planned };
+    const plan = planned;
     if (plan.missing.length > 0) {
       return { ok: false, message: plan.missing.map((name) => `no value for placeholder \${${name}} (no '${name}' key)`).join('; ') };
     }
@@ -164,7 +172,7 @@ export class RowChecker {
   }
 
   /** The plan of a JSON row's keys (trimmed, renamed), from the cache or made now; a string is the row's problem. */
-  private planJsonKeys(keys: string[]): ColumnPlan | string {
+  private planJsonKeys(keys: readonly string[]): ColumnPlan | string {
     const header = keys.map((key) => {
       const trimmed = key.trim();
       return this.renames.get(trimmed) ?? trimmed;
