@@ -550,7 +550,15 @@ async function chooseSendRun(options: CheckOptions, template: Template, identity
   if (options.journal !== undefined) {
     return { run: await state.runAtJournal(options.journal), runId: mint ? minted() : identity, minted: mint, summaryId: undefined, journalFile: true };
   }
-  const existing = await state.findRun(identity);
+  const newest = await state.findRun(identity);
+  // A run of another campaign is not resumed: campaigns keep separate ledgers, so the same file
+  // and template under another campaign name is a run of that campaign (sending to whoever that
+  // campaign has not reached). A run of no campaign is resumed as before.
+  const campaign = send.campaign?.name;
+  const existing =
+    newest === undefined || campaign === undefined || newest.campaign === null || newest.campaign === campaign
+      ? newest
+      : (await state.listRuns()).find((run) => run.identity === identity && run.campaign === campaign);
   if (existing !== undefined && !send.newRun) {
     return { run: await state.openRun(existing.id), runId: existing.id, minted: existing.minted, summaryId: existing.id, journalFile: false };
   }

@@ -141,6 +141,35 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(emu.stats.recipientsAcceptedTwice).toBe(0);
   });
 
+  it('the same file and template under another campaign name is a run of that campaign: it reaches everyone that campaign has not; the first name again reaches nobody', async () => {
+    const emu = await emulator();
+    const dir = workDir();
+    const input = recipientsFile(dir, 35, 'seasons.csv');
+    const under = (name: string) => send(dir, emu, [input, '-t', TEMPLATE, '--campaign', name, '--state', state, '--json']);
+    const spring = await under('spring');
+    expect(spring.code, spring.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(35);
+    const summer = await under('summer');
+    expect(summer.code, summer.stderr).toBe(0);
+    expect(summaryOf(summer.stdout)).toMatchObject({ already_sent: 0, recipients: { accepted: 35 } });
+    expect(emu.stats.acceptedRecipients).toBe(70);
+    // Each campaign's run resumes as itself: finished, nothing more is sent under either name.
+    for (const name of ['spring', 'summer']) {
+      const again = await under(name);
+      expect(again.code, again.stderr).toBe(0);
+      expect(summaryOf(again.stdout)).toMatchObject({ already_sent: 0, recipients: { accepted: 35 } });
+    }
+    // Each recipient twice in all: once per campaign, as asked.
+    expect(emu.stats.acceptedRecipients).toBe(70);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(35);
+    const runs = await runCli(['runs', '--json', '--state', state], { cwd: dir });
+    const seasons = jsonEvents(runs.stdout).filter((e) => e.event === 'run' && e.input_name === 'seasons.csv');
+    expect(seasons.map((e) => [e.campaign, e.state, e.accepted]).sort()).toEqual([
+      ['spring', 'finished', 35],
+      ['summer', 'finished', 35],
+    ]);
+  });
+
   // The claims go a few batches ahead of the sending: one that meets a recipient another run holds
   // (that run took the campaign over meanwhile — a lock forced or lost) stops the run before it.
   it('a recipient claimed by another run while this run sends: its batch is never sent, the run stops (exit 2) naming why, nothing sent twice', async () => {
