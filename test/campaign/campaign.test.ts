@@ -141,6 +141,19 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(emu.stats.recipientsAcceptedTwice).toBe(0);
   });
 
+  it('--allow-duplicates under a campaign: a recipient in two rows of one file gets both (its own claim is no other run\'s)', async () => {
+    const emu = await emulator();
+    const dir = workDir();
+    const input = join(dir, 'twice.csv');
+    const rows = ['SMS,first_name,order_id'];
+    for (let i = 0; i < 24; i++) rows.push(`+4670${1000000 + (i === 17 ? 3 : i)},N${i},A-${i}`);
+    writeFileSync(input, `${rows.join('\n')}\n`);
+    const result = await send(dir, emu, [input, '-t', TEMPLATE, '--campaign', 'twice', '--state', state, '--batch-size', '10', '--allow-duplicates', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(24);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(1);
+  });
+
   it('the same file and template under another campaign name is a run of that campaign: it reaches everyone that campaign has not; the first name again reaches nobody', async () => {
     const emu = await emulator();
     const dir = workDir();

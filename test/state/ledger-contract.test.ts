@@ -154,6 +154,16 @@ describe.each(backends)('campaign store contract: $name', (backend) => {
     expect(await (await stores[0].ledger('raced')).claim('late', [{ index: 4, keys: keys.slice(0, 1) }])).toBe(0);
   });
 
+  it('a run claiming a key it holds already (one recipient in two rows, --allow-duplicates) is not refused', async () => {
+    const ledger = await stores[0].ledger('twice-in-file');
+    await ledger.join(run('r1'));
+    const keys = keysOf([sms(40), sms(41), sms(40)]);
+    expect(await ledger.claim('r1', [{ index: 1, keys: keys.slice(0, 3) }])).toBe(0);
+    expect(await ledger.claim('r1', [{ index: 2, keys: keys.slice(0, 1) }])).toBe(0);
+    const found = await (await stores[1].ledger('twice-in-file')).lookup(keys.sorted(), 'r2');
+    expect([...found.state]).toEqual([ClaimState.claimed, ClaimState.claimed]);
+  });
+
   it('a batch settled again (in doubt, then accepted when its run resumed) holds its last outcome; settling is per batch', async () => {
     const ledger = await stores[0].ledger('resettled');
     await ledger.join(run('r1'));

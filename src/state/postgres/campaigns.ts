@@ -212,16 +212,22 @@ class PostgresLedger implements CampaignLedger {
     for (const { keys, indexes } of sqlKeys(batches)) {
       // In key order, so the primary key's pages are visited once each, not at random. A plain
       // INSERT first (one statement, all or nothing): the usual case, no key held, costs one
-      // index visit per key. Only if some key is held: again, leaving the held ones to their run
-      // (DO NOTHING) and counting them — not this run's to send.
+      // index visit per key. Only if some key is held: again, leaving the held ones to their
+      // holder (DO NOTHING), then counting those another run holds — not this run's to send. (A
+      // key this run holds already is one recipient in two rows, with --allow-duplicates.) The
+      // count is its own statement, so it sees every claim committed before the INSERT ended.
       const values = [campaign, ordinal, keys, indexes];
       const select = 'SELECT $1, k, $2, b FROM unnest($3::int8[], $4::int4[]) AS u(k, b) ORDER BY k';
       try {
         await this.pool.query(`INSERT INTO batchsend_campaign_keys (campaign, key, run_ordinal, batch) ${select}`, values);
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-        const { rowCount } = await this.pool.query(`INSERT INTO batchsend_campaign_keys (campaign, key, run_ordinal, batch) ${select} ON CONFLICT (campaign, key) DO NOTHING`, values);
-        refused += keys.length - (rowCount ?? 0);
+        await this.pool.query(`INSERT INTO batchsend_campaign_keys (campaign, key, run_ordinal, batch) ${select} ON CONFLICT (campaign, key) DO NOTHING`, values);
+        const { rows } = await this.pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM batchsend_campaign_keys WHERE campaign = $1 AND run_ordinal <> $2 AND key = ANY($3::int8[])',
+          [campaign, ordinal, keys],
+        );
+        refused += rows[0]?.n ?? 0;
       }
     }
     return refused;
