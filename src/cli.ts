@@ -142,7 +142,20 @@ function processIsAlive(pid: number): boolean {
 /** This process as the owner of a journal lock (the library's send() uses it unless given another). */
 export const processHost: { readonly pid: number; isAlive(pid: number): boolean } = { pid: process.pid, isAlive: processIsAlive };
 
-export function buildProgram(io: Io, setExitCode: (code: number) => void, interrupts: Interrupts): Command {
+/** validate and send: the young generation held at the size a 1M-row file reaches (see heap/young-generation.ts). */
+async function holdYoungGenerationWhileRowsStream(): Promise<void> {
+  const [v8, { holdYoungGeneration }] = await Promise.all([import('node:v8'), import('./heap/young-generation.js')]);
+  holdYoungGeneration({
+    bytes: () => v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0,
+    stopGrowing: () => v8.setFlagsFromString('--semi-space-growth-factor=1'),
+  });
+}
+
+/**
+ * `beforeRows`: called as validate or send starts, before any row is read (the process's entry
+ * tunes the heap there; main() called in-process leaves it alone).
+ */
+export function buildProgram(io: Io, setExitCode: (code: number) => void, interrupts: Interrupts, beforeRows: () => Promise<void> = async () => undefined): Command {
   const program = new Command('batchsend')
     .description('Send one message to many recipients through the Sinch Conversation API Batch endpoint.')
     .version(version, '-V, --version')
@@ -159,6 +172,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
   )
     .addHelpText('after', VALIDATE_EXAMPLES)
     .action(async (recipients: string, options: Record<string, unknown>) => {
+      await beforeRows();
       const { validateCommand } = await import('./commands/validate.js');
       setExitCode(await validateCommand(recipients, options, io));
     });
@@ -188,6 +202,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void, interr
     .option('-y, --yes', 'send without showing the plan and asking first (only asked on a terminal)')
     .addHelpText('after', SEND_EXAMPLES)
     .action(async (recipients: string, options: Record<string, unknown>) => {
+      await beforeRows();
       const { sendCommand } = await import('./commands/send.js');
       setExitCode(await sendCommand(recipients, options, io, { toolVersion: version, stop: interrupts.stop, abort: interrupts.abort, pid: processHost.pid, isAlive: processHost.isAlive }));
     });
@@ -358,9 +373,10 @@ export async function main(
   argv: readonly string[],
   io: Io,
   interrupts: Interrupts = { stop: () => new AbortController().signal, abort: new AbortController().signal },
+  beforeRows?: () => Promise<void>,
 ): Promise<number> {
   let code = 0;
-  const program = buildProgram(io, (c) => (code = c), interrupts);
+  const program = buildProgram(io, (c) => (code = c), interrupts, beforeRows);
   let failure: Failure;
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
@@ -408,7 +424,7 @@ export async function run(): Promise<void> {
     process.on('SIGTERM', onSignal);
     return stopping.signal;
   };
-  process.exitCode = await main(process.argv.slice(2), io, { stop, abort: aborting.signal });
+  process.exitCode = await main(process.argv.slice(2), io, { stop, abort: aborting.signal }, holdYoungGenerationWhileRowsStream);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 }
