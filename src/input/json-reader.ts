@@ -29,8 +29,12 @@ function parseError(error: unknown): string {
 
 export const MAX_DEPTH = 64;
 
-/** Sets of keys the fast path keeps compiled; past that many, a set that comes back is compiled again. */
-const MAX_SHAPES = 100;
+/**
+ * The fast path compiles a regular expression for each set of keys: at most this many sets a
+ * file (rows with ever other keys then all go to JSON.parse), of at most this many keys.
+ */
+const MAX_SHAPES = 32;
+const MAX_FLAT_KEYS = 64;
 
 /**
  * Could `text` be nested deeper than `limit`? Only if it holds more than `limit` brackets: counted
@@ -90,16 +94,23 @@ class FlatRows {
     return enabled && sink.flat !== undefined ? new FlatRows(sink as FlatSink) : undefined;
   }
 
-  /** A row JSON.parse read: an object of other keys than the last becomes the shape to match. */
+  /**
+   * A row JSON.parse read: an object of other keys than the last becomes the shape to match —
+   * unless it has too many keys, or the file has had too many sets of keys already.
+   */
   learn(value: unknown): void {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
     const keys = Object.keys(value);
     if (this.shape !== undefined && this.shape.sameKeys(keys)) return;
+    if (keys.length > MAX_FLAT_KEYS) {
+      this.shape = undefined;
+      return;
+    }
     const signature = keys.join('\u0000');
     let shape = this.shapes.get(signature);
-    if (shape === undefined) {
+    if (shape === undefined && this.shapes.size < MAX_SHAPES) {
       shape = new FlatShape(keys);
-      if (this.shapes.size < MAX_SHAPES) this.shapes.set(signature, shape);
+      this.shapes.set(signature, shape);
     }
     this.shape = shape;
   }

@@ -117,6 +117,18 @@ describe('the JSON fast path', () => {
     }
   });
 
+  it('leaves rows of many keys, and files of ever other keys, to JSON.parse', async () => {
+    const row = (keys: number, from = 0) => JSON.stringify({ SMS: '+46701234567', first_name: 'Ann', n: 1, ...Object.fromEntries(Array.from({ length: keys }, (_, i) => [`k${from + i}`, 'v'])) });
+    const wide = [40_000, 40_000, 61, 61, 61, 62, 62].map((keys) => `${row(keys)}\n`).join('');
+    const fast = await readWith('jsonl', wide, 1 << 16, true);
+    expect(fast.outcome).toEqual((await readWith('jsonl', wide, 1 << 16, false)).outcome);
+    expect(fast.flatRows).toBe(2); // the 64-key rows after the first; not those of 65 keys or 40,003
+    const changing = Array.from({ length: 100 }, (_, i) => row(1, i % 50)).join('\n');
+    const mixed = await readWith('jsonl', changing, 1 << 16, true);
+    expect(mixed.outcome).toEqual((await readWith('jsonl', changing, 1 << 16, false)).outcome);
+    expect(mixed.flatRows).toBe(0);
+  });
+
   it('hands every row it is not sure of to JSON.parse, and the values stay exact', async () => {
     const text = [
       '{"SMS":"+46701234567","first_name":"Ann","n":1}',
