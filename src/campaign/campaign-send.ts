@@ -43,6 +43,7 @@ export class CampaignSend {
   private writes: Promise<unknown> = Promise.resolve();
   /** Why claiming stopped handing batches on: another run holds some of their recipients, or the ledger failed. */
   private refusal: Error | undefined;
+  private cut = false;
   /** The highest batch index started by this process, and the ordinal after its last row. */
   private lastBatch = 0;
   private startedUpTo = 0;
@@ -120,7 +121,7 @@ export class CampaignSend {
    * recipient another run holds (its lock was taken over meanwhile) ends the batches here, before
    * any of that window is handed on: `refused` says why.
    */
-  async *claimAhead<T extends { readonly ordinals: readonly number[] | undefined }>(runId: string, groups: AsyncIterable<T>): AsyncGenerator<T> {
+  async *claimAhead<T extends { readonly ordinals: readonly number[] | undefined }>(runId: string, groups: AsyncIterable<T>, stopped: () => boolean = () => false): AsyncGenerator<T> {
     const source = groups[Symbol.asyncIterator]();
     const ordinalsOf = (group: T): readonly number[] => group.ordinals ?? bug('a campaign batch without its ordinals');
     let index = 0;
@@ -158,15 +159,26 @@ export class CampaignSend {
         );
         return;
       }
-      const next = take();
+      // Stopped (a signal): nothing more is sent, so nothing more is claimed — the batches not
+      // handed on are accounted for by the caller (cutShort).
+      const next = stopped() ? undefined : take();
       // Its claim rejected or refused surfaces when the loop awaits it; never unhandled meanwhile.
-      next.then((w) => w.refused).catch(() => undefined);
+      next?.then((w) => w.refused).catch(() => undefined);
       for (const { index: i, group } of window.batches) {
         this.batch(i, ordinalsOf(group));
         yield group;
       }
+      if (next === undefined || stopped()) {
+        this.cut = true;
+        return;
+      }
       window = await next;
     }
+  }
+
+  /** Whether claimAhead ended before the last batch (a stop, or `refused`): the batches it did not hand on were never sent. */
+  get cutShort(): boolean {
+    return this.cut || this.refusal !== undefined;
   }
 
   /** Why the batches ended before the last one (see claimAhead), if they did. */

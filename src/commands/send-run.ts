@@ -290,7 +290,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       // Ordinals count every spooled entry, as the campaign's keys do (late duplicates included).
       const skip = campaign === undefined ? undefined : (ordinal: number) => campaign!.skipped(ordinal);
       const groups = spool.groups(options.batchSize, { withdrawn: checked.withdrawn, skip, ordinals: campaign !== undefined });
-      for await (const group of campaign !== undefined && claiming ? campaign.claimAhead(runId, groups) : groups) {
+      for await (const group of campaign !== undefined && claiming ? campaign.claimAhead(runId, groups, () => deps.stop.aborted) : groups) {
         index++;
         if (!claiming) campaign?.batch(index, group.ordinals!);
         const body = builder.bodyOf(index, group.parts);
@@ -379,12 +379,13 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         );
         stopFailure = run.stopFailure;
         fatal = run.storageFailure ?? run.endpointFailure;
-        const refused = campaign?.refused;
-        if (refused !== undefined) {
-          // The campaign's claims ended the batches early: the rest were never handed on to be sent.
-          await rest('not sent');
+        if (campaign?.cutShort === true) {
+          // The campaign's claims ended the batches early (a stop, or a recipient another run
+          // holds): the rest were never handed on to be sent.
+          const refused = campaign.refused;
+          await rest(refused === undefined ? 'not started' : 'not sent');
           if (refused instanceof ExitError) stopFailure ??= refused;
-          else fatal ??= refused;
+          else if (refused !== undefined) fatal ??= refused;
         }
       } catch (error) {
         if (error instanceof TokenUnavailable) {

@@ -154,6 +154,43 @@ describe.each(backends)('campaigns on the $name', (backend) => {
     expect(emu.stats.recipientsAcceptedTwice).toBe(1);
   });
 
+  it('a run stopped by SIGINT claims nothing more (the batches it never reached stay free) and the same command then sends each recipient once', async () => {
+    const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 100, rate: 1 }] });
+    const dir = workDir();
+    const input = recipientsFile(dir, 2000, 'stopped.csv');
+    const args = [input, '-t', TEMPLATE, '--campaign', 'stopped', '--state', state, '--batch-size', '10', '--concurrency', '1'];
+    const run = spawnSend(dir, emu, args);
+    await until(() => emu.stats.acceptedBatches >= 3, 20_000);
+    run.child.kill('SIGINT');
+    const stopped = await run.done;
+    expect(stopped.code, stopped.stderr).toBe(130);
+    const sent = emu.stats.acceptedRecipients;
+    expect(sent).toBeLessThan(2000);
+    if (!state.startsWith('postgres')) {
+      // The local ledger is a log: every claim ever made is in it. Claims stopped with the sending.
+      const bytes = readFileSync(join(state, 'campaigns', 'stopped', 'ledger.bin'));
+      const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+      let claims = 0;
+      for (let i = 3; i < words.length; i += 4) if (words[i] === ClaimState.claimed) claims++;
+      expect(claims).toBeLessThan(1000);
+    } else {
+      // What the run holds is what it sent: the batches claimed ahead and not sent were given back.
+      const client = new pg.Client({ connectionString: state });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM batchsend_campaign_keys k JOIN batchsend_campaigns c ON c.id = k.campaign WHERE c.name = 'stopped'");
+        expect(rows[0]!.n).toBe(sent);
+      } finally {
+        await client.end();
+      }
+    }
+    emu.faults.clear();
+    const resumed = await send(dir, emu, args);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(2000);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+  });
+
   it('the same file and template under another campaign name is a run of that campaign: it reaches everyone that campaign has not; the first name again reaches nobody', async () => {
     const emu = await emulator();
     const dir = workDir();
