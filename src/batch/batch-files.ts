@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { UsageError } from '../exit-codes.js';
 import type { RecipientEntry } from '../recipient/recipient.js';
-import { entryJson, writeEntryJson, type BatchBodyBuilder } from './batch-body.js';
+import { entryJson, writeEntryJson } from './batch-body.js';
 
 export interface SpooledEntry {
   readonly line: number;
@@ -14,10 +14,9 @@ export interface SpooledEntry {
   readonly ordinal: number;
 }
 
-/** One batch's worth of spooled entries, as runs of bytes: what a body is built from. */
+/** One batch's worth of spooled entries, with its body. */
 export interface SpooledGroup {
-  /** Runs of entries' UTF-8 JSON, each entry followed by a comma (BatchBodyBuilder.bodyOf). */
-  readonly parts: readonly Buffer[];
+  readonly body: Buffer;
   readonly count: number;
   /** The first and the last input line. */
   readonly rows: [number, number];
@@ -51,6 +50,8 @@ export function batchFileName(index: number): string {
 const BLOCK_HEAD = 8;
 const JSON_BUFFER = 1 << 20;
 const INDEX_ENTRIES = 8192;
+/** A read buffer holds any block of a full index and a full JSON buffer. */
+const READ_BUFFER = BLOCK_HEAD + INDEX_ENTRIES * 8 + JSON_BUFFER;
 /** Room an entry's writer needs beyond what it writes, for the comma. */
 const COMMA = 0x2c;
 
@@ -61,10 +62,13 @@ const COMMA = 0x2c;
  */
 export class EntrySpool {
   private readonly stream: WriteStream;
-  private json = Buffer.allocUnsafe(JSON_BUFFER);
+  private json: Buffer = Buffer.allocUnsafe(JSON_BUFFER);
   private used = 0;
-  private index = Buffer.allocUnsafe(BLOCK_HEAD + INDEX_ENTRIES * 8);
+  private index: Buffer = Buffer.allocUnsafe(BLOCK_HEAD + INDEX_ENTRIES * 8);
   private count = 0;
+  /** Buffers the stream has written, to fill again. */
+  private readonly spareJson: Buffer[] = [];
+  private readonly spareIndex: Buffer[] = [];
   /** The first write error (a full or read-only disk): every later call throws it. */
   private failure: Error | undefined;
 
@@ -119,15 +123,18 @@ export class EntrySpool {
     // Each entry's length in the index left out its comma: the block's JSON length counts them.
     this.index.writeUInt32LE(this.count, 0);
     this.index.writeUInt32LE(this.used, 4);
-    const head = this.index.subarray(0, BLOCK_HEAD + this.count * 8);
-    const json = this.json.subarray(0, this.used);
-    // The stream keeps the bytes until written: the next entries go to fresh buffers.
-    this.index = Buffer.allocUnsafe(this.index.length);
-    this.json = Buffer.allocUnsafe(JSON_BUFFER);
+    const index = this.index;
+    const json = this.json;
+    // The stream keeps the bytes until written: the next entries go to other buffers, and these
+    // are used again once written (fresh ones each time would have the collector run for them).
+    this.index = this.spareIndex.pop() ?? Buffer.allocUnsafe(index.length);
+    this.json = this.spareJson.pop() ?? Buffer.allocUnsafe(JSON_BUFFER);
+    const used = this.used;
+    const count = this.count;
     this.used = 0;
     this.count = 0;
-    this.stream.write(head);
-    if (!this.stream.write(json)) await once(this.stream, 'drain');
+    this.stream.write(index.subarray(0, BLOCK_HEAD + count * 8), () => this.spareIndex.push(index));
+    if (!this.stream.write(json.subarray(0, used), () => this.spareJson.push(json))) await once(this.stream, 'drain');
   }
 
   async close(): Promise<void> {
@@ -139,8 +146,12 @@ export class EntrySpool {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** The spool's blocks, read one at a time: the index (from byte 0) and the JSON (from `jsonAt`). */
-  private async *blocks(): AsyncGenerator<{ block: Buffer; count: number; jsonAt: number }> {
+  /**
+   * The spool's blocks, read one at a time: the index (from byte 0) and the JSON (from `jsonAt`).
+   * With a `pool`, each is read into a buffer from it when one is large enough: the caller gives a
+   * buffer (`whole`) back once nothing refers to its bytes.
+   */
+  private async *blocks(pool?: Buffer[]): AsyncGenerator<{ block: Buffer; whole: Buffer; count: number; jsonAt: number }> {
     const handle = await open(this.path, 'r');
     try {
       const head = Buffer.allocUnsafe(BLOCK_HEAD);
@@ -151,10 +162,12 @@ export class EntrySpool {
         if (got < BLOCK_HEAD) throw new Error(`bug: the spool ${this.path} ends inside a block head`);
         const count = head.readUInt32LE(0);
         const size = count * 8 + head.readUInt32LE(4);
-        const block = Buffer.allocUnsafe(size);
+        const spare = pool?.pop();
+        const whole = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(Math.max(size, pool === undefined ? 0 : READ_BUFFER));
+        const block = whole.subarray(0, size);
         if ((await readFully(handle, block, position + BLOCK_HEAD)) < size) throw new Error(`bug: the spool ${this.path} ends inside a block`);
         position += BLOCK_HEAD + size;
-        yield { block, count, jsonAt: count * 8 };
+        yield { block, whole, count, jsonAt: count * 8 };
       }
     } finally {
       await handle.close();
@@ -181,21 +194,28 @@ export class EntrySpool {
   }
 
   /**
-   * The spooled entries in groups of `size` (the last may be smaller), in line order, each as runs
-   * of bytes: nothing is made per entry but its line run, so a million entries cost a thousand groups.
+   * The spooled entries in groups of `size` (the last may be smaller), in line order, each with
+   * its body: `body(index, parts)` (BatchBodyBuilder.bodyOf) copies the group's bytes, given as
+   * runs, into it. Nothing is made per entry but its line run, and the read buffers are used
+   * again, since no part outlives its group's body.
    */
-  async *groups(size: number, options: GroupOptions = {}): AsyncGenerator<SpooledGroup> {
+  async *groups(size: number, body: (index: number, parts: readonly Buffer[]) => Buffer, options: GroupOptions = {}): AsyncGenerator<SpooledGroup> {
     const withdrawn = options.withdrawn ?? [];
     const { skip } = options;
+    const pool: Buffer[] = [];
+    /** Read buffers the group being gathered refers to (the current one last). */
+    let held: Buffer[] = [];
     let next = 0;
     let ordinal = 0;
+    let index = 0;
     let parts: Buffer[] = [];
     let lines: Array<[number, number]> = [];
     let ordinals: number[] | undefined = options.ordinals === true ? [] : undefined;
     let count = 0;
     let first = 0;
     let last = 0;
-    for await (const { block, count: inBlock, jsonAt } of this.blocks()) {
+    for await (const { block, whole, count: inBlock, jsonAt } of this.blocks(pool)) {
+      held.push(whole);
       let at = jsonAt;
       /** Where the run of bytes not yet in `parts` starts. */
       let from = at;
@@ -219,16 +239,21 @@ export class EntrySpool {
         if (++count === size) {
           parts.push(block.subarray(from, at));
           from = at;
-          yield { parts, count, rows: [first, last], lines, ordinals };
+          const group: SpooledGroup = { body: body(++index, parts), count, rows: [first, last], lines, ordinals };
+          // The body holds a copy: every read buffer but the current one is free again.
+          pool.push(...held.slice(0, -1));
+          held = held.slice(-1);
           parts = [];
           lines = [];
           ordinals = ordinals === undefined ? undefined : [];
           count = 0;
+          yield group;
         }
       }
       if (from < at) parts.push(block.subarray(from, at));
+      else if (parts.length === 0) pool.push(...held.splice(0));
     }
-    if (count > 0) yield { parts, count, rows: [first, last], lines, ordinals };
+    if (count > 0) yield { body: body(++index, parts), count, rows: [first, last], lines, ordinals };
   }
 
   async remove(): Promise<void> {
@@ -251,13 +276,12 @@ async function readFully(handle: FileHandle, target: Buffer, position: number): 
 export async function writeBatchFiles(
   dir: string,
   groups: AsyncIterable<SpooledGroup>,
-  builder: BatchBodyBuilder,
   onBatch: (index: number, rows: readonly [number, number], recipients: number) => void,
 ): Promise<number> {
   let index = 0;
   for await (const group of groups) {
     index++;
-    await writeFile(join(dir, batchFileName(index)), builder.bodyOf(index, group.parts), { mode: 0o600 });
+    await writeFile(join(dir, batchFileName(index)), group.body, { mode: 0o600 });
     onBatch(index, group.rows, group.count);
   }
   return index;

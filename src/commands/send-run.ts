@@ -289,11 +289,11 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       let index = 0;
       // Ordinals count every spooled entry, as the campaign's keys do (late duplicates included).
       const skip = campaign === undefined ? undefined : (ordinal: number) => campaign!.skipped(ordinal);
-      const groups = spool.groups(options.batchSize, { withdrawn: checked.withdrawn, skip, ordinals: campaign !== undefined });
+      const groups = spool.groups(options.batchSize, (i, parts) => builder.bodyOf(i, parts), { withdrawn: checked.withdrawn, skip, ordinals: campaign !== undefined });
       for await (const group of campaign !== undefined && claiming ? campaign.claimAhead(runId, groups, () => deps.stop.aborted) : groups) {
         index++;
         if (!claiming) campaign?.batch(index, group.ordinals!);
-        const body = builder.bodyOf(index, group.parts);
+        const { body } = group;
         yield { index, rows: group.rows, recipients: group.count, body, sha256: sha256(body), lines: group.lines, tag: builder.batchTag(index) };
       }
     }

@@ -137,7 +137,7 @@ async function sendOrBuild(
       // The same tags a real send of this run would use (with the project id, when it is known).
       const runShape = runShapeOf(options, result.delimiter, appId, { api: raw.api === 'v1beta' ? 'v1beta' : 'v1', projectId: raw.projectId ?? '' });
       const builder = new BatchBodyBuilder(template, shape, runIdentity(result.inputSha256!, template.text, runShape));
-      await writeBatchFiles(options.out, spool.groups(options.batchSize, { withdrawn: result.withdrawn }), builder, (index, rows, count) =>
+      await writeBatchFiles(options.out, spool.groups(options.batchSize, (index, parts) => builder.bodyOf(index, parts), { withdrawn: result.withdrawn }), (index, rows, count) =>
         reporter.batch({ index, state: 'built', rows, recipients: count }),
       );
       outDir = displayPath(io.cwd, options.out);

@@ -67,10 +67,10 @@ describe('properties', () => {
           const builder = new BatchBodyBuilder(template, { batchSize: size, tracking: true, appId: 'A' }, 'run');
           const seenLines: number[] = [];
           let batches = 0;
-          for await (const group of spool.groups(size)) {
+          for await (const group of spool.groups(size, (i, parts) => builder.bodyOf(i, parts))) {
             batches++;
             expect(group.count).toBeLessThanOrEqual(size);
-            const body = JSON.parse(builder.bodyOf(batches, group.parts).toString('utf8'));
+            const body = JSON.parse(group.body.toString('utf8'));
             expect(body.batch_metadata.batchsend_batch).toBe(`run:${batches}`);
             const mine = body.recipient_and_params.map((entry: { message_metadata: { batchsend_row: string } }) => Number(entry.message_metadata.batchsend_row));
             expect(body.recipient_and_params.map((entry: { recipient: { contact_id: string } }) => entry.recipient.contact_id)).toEqual(mine.map((n: number) => `C${n}`));
