@@ -81,6 +81,17 @@ function put(target: Uint8Array, at: number, piece: Uint8Array): number {
 }
 
 /**
+ * `text` as UTF-8 into `target` at `at`; the new end, or -1 when it does not fit. Three bytes per
+ * UTF-16 code unit always fit when there is room for them; otherwise its exact size decides, so a
+ * buffer sized to the text's bytes (a large entry's own) is always enough.
+ */
+export function putUtf8(target: Buffer, at: number, text: string): number {
+  if (at < 0) return -1;
+  if (at + text.length * 3 > target.length && at + Buffer.byteLength(text, 'utf8') > target.length) return -1;
+  return at + target.write(text, at, 'utf8');
+}
+
+/**
  * `text` as a JSON string, UTF-8, into `target` at `at`; the new end, or -1 when it may not fit.
  * Plain ASCII (the common case) is copied code unit by code unit; anything else goes the way
  * `quote` does.
@@ -92,8 +103,7 @@ function putString(target: Buffer, at: number, text: string): number {
   for (let i = 0; i < length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) {
-      const quoted = quote(text);
-      return at + quoted.length * 3 > target.length ? -1 : at + target.write(quoted, at, 'utf8');
+      return putUtf8(target, at, quote(text));
     }
     target[at + 1 + i] = c;
   }
@@ -107,8 +117,7 @@ function putString(target: Buffer, at: number, text: string): number {
  */
 export function writeEntryJson(target: Buffer, at: number, line: number, entry: RecipientEntry, tracking: boolean): number {
   if (entry.message_metadata !== undefined || entry.conversation_metadata !== undefined) {
-    const json = entryJson(line, entry, tracking);
-    return at + json.length * 3 > target.length ? -1 : at + target.write(json, at, 'utf8');
+    return putUtf8(target, at, entryJson(line, entry, tracking));
   }
   const r = entry.recipient;
   if ('contact_id' in r) {

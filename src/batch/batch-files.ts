@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { UsageError } from '../exit-codes.js';
 import type { RecipientEntry } from '../recipient/recipient.js';
-import { entryJson, writeEntryJson } from './batch-body.js';
+import { entryJson, putUtf8, writeEntryJson } from './batch-body.js';
 
 export interface SpooledEntry {
   readonly line: number;
@@ -80,12 +80,12 @@ export class EntrySpool {
 
   /** Spool an entry's JSON text. */
   add(line: number, entryJson: string): Promise<void> | undefined {
-    return this.put(line, (target, at) => (at + entryJson.length * 3 > target.length ? -1 : at + target.write(entryJson, at, 'utf8')), entryJson.length * 3);
+    return this.put(line, (target, at) => putUtf8(target, at, entryJson), () => Buffer.byteLength(entryJson, 'utf8'));
   }
 
   /** Spool an entry, written as bytes straight into the buffer (writeEntryJson). */
   addEntry(line: number, entry: RecipientEntry, tracking: boolean): Promise<void> | undefined {
-    return this.put(line, (target, at) => writeEntryJson(target, at, line, entry, tracking), () => Buffer.byteLength(entryJson(line, entry, tracking)));
+    return this.put(line, (target, at) => writeEntryJson(target, at, line, entry, tracking), () => Buffer.byteLength(entryJson(line, entry, tracking), 'utf8'));
   }
 
   /**

@@ -38,6 +38,28 @@ describe('EntrySpool', () => {
     expect(back.map((e) => e.ordinal)).toEqual(entries.map((_, i) => i));
   });
 
+  it('spools an entry whose non-ASCII text is over a third of its buffer, byte for byte entryJson', async () => {
+    // 400,000 × 'é' is 800,000 bytes: the entry's own buffer is sized to its bytes, not 3 per
+    // code unit, so a writer that insists on 3 per code unit refused it (a 'bug:' crash of send).
+    const dir = tempDir();
+    dirs.push(dir);
+    const spool = new EntrySpool(join(dir, 'spool'));
+    const sms = (identity: string): RecipientEntry['recipient'] => ({ identified_by: { channel_identities: [{ channel: 'SMS', identity }] } });
+    const small: RecipientEntry = { recipient: sms('+46701234567'), parameters: { first_name: 'a' } };
+    const huge: RecipientEntry = { recipient: sms('+46701234568'), parameters: { first_name: 'é'.repeat(400_000) } };
+    const quoted: RecipientEntry = { recipient: sms('+46701234569'), parameters: { first_name: '"'.repeat(400_000) } };
+    const withMetadata: RecipientEntry = { ...huge, message_metadata: { note: 'ü'.repeat(400_000) } } as RecipientEntry;
+    await spool.addEntry(2, small, true);
+    await spool.addEntry(3, huge, true);
+    await spool.addEntry(4, quoted, false);
+    await spool.addEntry(5, withMetadata, true);
+    await spool.add(6, entryJson(6, huge, true));
+    await spool.close();
+    const back = await readAll(spool);
+    expect(back.map((e) => e.line)).toEqual([2, 3, 4, 5, 6]);
+    expect(back.map((e) => e.json)).toEqual([entryJson(2, small, true), entryJson(3, huge, true), entryJson(4, quoted, false), entryJson(5, withMetadata, true), entryJson(6, huge, true)]);
+  });
+
   it('leaves out the withdrawn lines but counts them in the ordinals', async () => {
     const spool = await spoolOf([[2, '{"a":1}'], [3, '{"a":2}'], [5, '{"a":3}'], [9, '{"a":4}']]);
     expect(await readAll(spool, [3, 9])).toEqual([
