@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { RecipientSet } from '../recipient/recipient-set.js';
 import { apiErrorBody, expiredTokenProblem, type FieldViolation } from './api-errors.js';
 import { validateBatchRequest, type AcceptedBatchRequest, type AcceptedRecipient, type AppMode } from './api-schema.js';
 import { TokenAuthority } from './auth.js';
 import { BatchStore, type StoredBatch } from './batch-store.js';
 import { batchStatusNotification, deliveryReports, type BatchStatusShape, type IdentityForm } from './delivery-reports.js';
 import { FaultPlan, type FaultRoute, type FaultRule } from './faults.js';
+import { RecipientTally } from './recipient-tally.js';
 import { oneSmsIdentity, samplePositions, scanBatch, type ScannedBatch } from './sampled-check.js';
 import { WebhookSender, type WebhookStats } from './webhook-sender.js';
 
@@ -206,7 +206,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     webhook: webhook?.stats,
   };
   const requests: ReceivedRequest[] = [];
-  const seenRecipients = options.trackRecipients === false ? undefined : new RecipientSet();
+  const seenRecipients = options.trackRecipients === false ? undefined : new RecipientTally();
   const accepted: StoredBatch[] = [];
   const sockets = new Set<Socket>();
   const listShape = options.listShape ?? 'array';
@@ -256,7 +256,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (keepBodies) accepted.push(batch);
     if (seenRecipients !== undefined) {
       keys((key) => {
-        if (seenRecipients.add(key, 1, 1) !== 0) stats.recipientsAcceptedTwice++;
+        if (seenRecipients.add(key)) stats.recipientsAcceptedTwice++;
       });
     }
     // Receipts need the recipients; without anyone to send them to, let them go.
@@ -556,7 +556,7 @@ function acceptedRecipientKey(entry: AcceptedRecipient): string {
   const recipient = entry.recipient;
   if ('contact_id' in recipient) return `contact:${recipient.contact_id}`;
   const identities = recipient.identified_by.channel_identities;
-  // One identity, the common case: the bare number keeps RecipientSet's exact E.164 slot.
+  // One identity, the common case: the bare number keeps the tally's compact slot for E.164.
   if (identities.length === 1 && identities[0]!.channel === 'SMS') return identities[0]!.identity;
   return identities.map((i) => `${i.channel}:${i.identity}`).join('|');
 }
