@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SIGNATURE_HEADERS, webhookSignature } from '../../src/callbacks/signature.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/emulator.js';
+import { sinchSignature } from '../../src/emulator/webhook-sender.js';
 import { batchBody, TestClient } from '../emulator-client.js';
 
 const running: Emulator[] = [];
@@ -218,6 +219,8 @@ describe('delivery callbacks', () => {
     const body =
       '{"app_id":"","accepted_time":"2021-10-18T17:49:13.813615Z","project_id":"e2df3a34-a71b-4448-9db5-a8d2baad28e4","contact_create_notification":{"contact":{"id":"01FJA8B466Y0R2GNXD78MD9SM1","channel_identities":[{"channel":"SMS","identity":"48123456789","app_id":""}],"display_name":"New Test Contact","email":"new.contact@email.com","external_id":"","metadata":"","language":"EN_US"}},"message_metadata":""}';
     expect(webhookSignature('foo_secret1234', body, '01FJA8B4A7BM43YGWSG9GBV067', '1634579353')).toBe('6bpJoRmFoXVjfJIVglMoJzYXxnoxRujzR4k2GOXewOE=');
+    // The emulator signs with its own code, not listen's verifier: both must meet the vector.
+    expect(sinchSignature('foo_secret1234', body, '01FJA8B4A7BM43YGWSG9GBV067', '1634579353')).toBe('6bpJoRmFoXVjfJIVglMoJzYXxnoxRujzR4k2GOXewOE=');
   });
 
   it('reports QUEUED_ON_CHANNEL then DELIVERED per recipient, signed, with the metadata and _batch_id', async () => {
