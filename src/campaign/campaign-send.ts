@@ -33,7 +33,23 @@ export class CampaignSend {
   /** Per valid row (ordinal): 0 when this run sends it, else 1 + the index in `holders` of the run that holds it. */
   private skip: Uint32Array | undefined;
   private holders: readonly string[] = [];
-  private readonly batchKeys = new Map<number, Uint32Array>();
+  /** The valid rows (ordinals) of each batch handed on and not settled yet. */
+  private readonly batchOrdinals = new Map<number, readonly number[]>();
+  /** Every batch index handed on in this process (each counted once in `live`). */
+  private readonly handedOn = new Set<number>();
+  /** Per valid row (ordinal): the index of its recipient among the distinct keys. */
+  private slot = new Uint32Array(0);
+  /**
+   * Per distinct key: how many batches of this process hold it and were not released. A key is
+   * given back only when none does and it is not `kept` — one recipient in several rows
+   * (--allow-duplicates, a late duplicate) is one claim, and a release of one of its batches must
+   * not free the recipient another of them sent.
+   */
+  private live = new Uint32Array(0);
+  /** Per distinct key: 1 once this run has it accepted or in doubt (settled here or by an earlier process of the run). */
+  private kept = new Uint8Array(0);
+  /** Batches read and claimed ahead but never handed on (the run stopped before them). */
+  private readonly unhanded: Array<{ index: number; ordinals: readonly number[] }> = [];
   private readonly held = { accepted: 0, inDoubt: 0, released: 0 };
   private planned = 0;
   private pending: BatchSettlement[] = [];
@@ -43,10 +59,6 @@ export class CampaignSend {
   private writes: Promise<unknown> = Promise.resolve();
   /** Why claiming stopped handing batches on: another run holds some of their recipients, or the ledger failed. */
   private refusal: Error | undefined;
-  private cut = false;
-  /** The highest batch index started by this process, and the ordinal after its last row. */
-  private lastBatch = 0;
-  private startedUpTo = 0;
 
   private constructor(
     readonly name: string,
@@ -71,9 +83,12 @@ export class CampaignSend {
    * Look every valid row's recipient up in the ledger and mark the ones other runs hold. The run's
    * own claims follow its journal: with `journalHere` (this run's journal is here: a resume) they
    * are sent or settled by lookup as usual; without it (the run went on elsewhere, or its journal
-   * was lost) they are skipped like any other run's — never sent twice.
+   * was lost) they are skipped like any other run's — never sent twice. `withdrawn`: the ordinals
+   * of late duplicates (rows found repeated only after they were spooled): never sent, so neither
+   * counted as already sent nor claimed.
    */
-  async plan(run: CampaignRun, journalHere: boolean): Promise<CampaignPlan> {
+  async plan(run: CampaignRun, journalHere: boolean, withdrawn: readonly number[] = []): Promise<CampaignPlan> {
+    const out = new Set(withdrawn);
     const previous = await this.ledger.runs();
     const last = previous.filter((r) => r.runId !== run.runId).at(-1);
     await this.ledger.join(run);
@@ -84,9 +99,14 @@ export class CampaignSend {
     let alreadySent = 0;
     let claimedOnly = 0;
     const words = this.keys.slice(0, this.keys.size);
+    const slot = new Uint32Array(this.keys.size);
+    const kept = new Uint8Array(sorted.size);
     for (let i = 0; i < this.keys.size; i++) {
       const at = sorted.indexOf(words[2 * i]!, words[2 * i + 1]!);
+      slot[i] = at;
       const state = found.state[at]!;
+      if (found.own[at] === 1 && (state === ClaimState.accepted || state === ClaimState.inDoubt)) kept[at] = 1;
+      if (out.has(i)) continue;
       if (state !== ClaimState.none && (found.own[at] === 0 || !journalHere)) {
         skip[i] = found.by[at]! + 1;
         alreadySent++;
@@ -97,12 +117,15 @@ export class CampaignSend {
     // What this run will send and does not hold yet: claimed batch by batch, before each is sent.
     const fresh = new Uint8Array(this.keys.size);
     for (let i = 0; i < this.keys.size; i++) {
-      if (skip[i] === 0 && found.state[sorted.indexOf(words[2 * i]!, words[2 * i + 1]!)] === ClaimState.none) fresh[i] = 1;
+      if (skip[i] === 0 && !out.has(i) && found.state[slot[i]!] === ClaimState.none) fresh[i] = 1;
     }
     this.fresh = fresh;
+    this.slot = slot;
+    this.kept = kept;
+    this.live = new Uint32Array(sorted.size);
     this.skip = skip;
     this.holders = found.runs;
-    this.planned = this.keys.size - alreadySent;
+    this.planned = this.keys.size - out.size - alreadySent;
     const byRun = new Map<string, number>();
     for (const [ordinal, count] of [...byOrdinal].sort((a, b) => a[0] - b[0])) byRun.set(found.runs[ordinal] ?? `#${ordinal}`, count);
     return {
@@ -120,8 +143,12 @@ export class CampaignSend {
    * time: the next window is read and claimed while this one's batches are sent. A window with a
    * recipient another run holds (its lock was taken over meanwhile) ends the batches here, before
    * any of that window is handed on: `refused` says why.
+   *
+   * Once `stopping` (the sender stopped: a signal, a disk error; it never sends again) the rest
+   * is handed on without claiming — only to be accounted for as not sent — so a stop claims
+   * nothing more, however long the list. `stopping` must never turn false again.
    */
-  async *claimAhead<T extends { readonly ordinals: readonly number[] | undefined }>(runId: string, groups: AsyncIterable<T>, stopped: () => boolean = () => false): AsyncGenerator<T> {
+  async *claimAhead<T extends { readonly ordinals: readonly number[] | undefined }>(runId: string, groups: AsyncIterable<T>, stopping: () => boolean = () => false): AsyncGenerator<T> {
     const source = groups[Symbol.asyncIterator]();
     const ordinalsOf = (group: T): readonly number[] => group.ordinals ?? bug('a campaign batch without its ordinals');
     let index = 0;
@@ -143,42 +170,57 @@ export class CampaignSend {
         .filter((c) => c.keys.length > 0);
       return { batches, refused: claims.length === 0 ? Promise.resolve(0) : this.write(() => this.ledger.claim(runId, claims)) };
     };
-    let window = await take();
+    let draining = stopping();
+    let window = draining ? { batches: [], refused: Promise.resolve(0) } : await take();
     while (window.batches.length > 0) {
+      if (stopping()) {
+        // Read (and maybe claimed) but never to be sent: given back at the end.
+        draining = true;
+        window.refused.catch(() => undefined);
+        this.notHandedOn(window.batches);
+        for (const { group } of window.batches) yield group;
+        break;
+      }
       let refused: number;
       try {
         refused = await window.refused;
       } catch (error) {
         this.refusal = error instanceof Error ? error : new Error(String(error));
+        this.notHandedOn(window.batches);
         return;
       }
       if (refused > 0) {
+        this.notHandedOn(window.batches);
         this.refusal = new UsageError(
           `campaign ${this.name}: ${refused} recipients of batches ${window.batches[0]!.index}–${window.batches.at(-1)!.index} are held by another run of the campaign, which took it over while this run was sending: those batches were not sent`,
           'no recipient is sent twice: run the same command again once the other run has finished, and the recipients it holds are skipped',
         );
         return;
       }
-      // Stopped (a signal): nothing more is sent, so nothing more is claimed — the batches not
-      // handed on are accounted for by the caller (cutShort).
-      const next = stopped() ? undefined : take();
+      // Stopping already: nothing more is sent, so the next window is not even claimed.
+      const next = stopping() ? undefined : take();
       // Its claim rejected or refused surfaces when the loop awaits it; never unhandled meanwhile.
       next?.then((w) => w.refused).catch(() => undefined);
       for (const { index: i, group } of window.batches) {
         this.batch(i, ordinalsOf(group));
         yield group;
       }
-      if (next === undefined || stopped()) {
-        this.cut = true;
-        return;
+      if (next === undefined) {
+        draining = true;
+        break;
       }
       window = await next;
     }
+    if (!draining) return;
+    // Stopping: whatever is left is listed, never claimed — nothing of it is sent.
+    for (let next = await source.next(); next.done !== true; next = await source.next()) {
+      this.notHandedOn([{ index: ++index, group: next.value }]);
+      yield next.value;
+    }
   }
 
-  /** Whether claimAhead ended before the last batch (a stop, or `refused`): the batches it did not hand on were never sent. */
-  get cutShort(): boolean {
-    return this.cut || this.refusal !== undefined;
+  private notHandedOn(batches: ReadonlyArray<{ index: number; group: { readonly ordinals: readonly number[] | undefined } }>): void {
+    for (const { index, group } of batches) this.unhanded.push({ index, ordinals: group.ordinals ?? [] });
   }
 
   /** Why the batches ended before the last one (see claimAhead), if they did. */
@@ -213,11 +255,26 @@ export class CampaignSend {
     return held === 0 ? undefined : (this.holders[held - 1] ?? `#${held - 1}`);
   }
 
-  /** The batch `index` holds the valid rows at these ordinals: remember their keys to settle them. */
+  /** The batch `index` holds the valid rows at these ordinals: remember them to settle them (once per batch). */
   batch(index: number, ordinals: readonly number[]): void {
-    this.lastBatch = Math.max(this.lastBatch, index);
-    if (ordinals.length > 0) this.startedUpTo = Math.max(this.startedUpTo, ordinals.at(-1)! + 1);
-    this.batchKeys.set(index, this.keysOf(ordinals));
+    if (this.handedOn.has(index)) return;
+    this.handedOn.add(index);
+    this.batchOrdinals.set(index, ordinals);
+    for (const o of ordinals) this.live[this.slot[o]!]!++;
+  }
+
+  /** Of these rows' recipients, the keys no batch of this run still holds and this run never had accepted or in doubt: free to give back. */
+  private freed(ordinals: readonly number[], held: boolean): Uint32Array {
+    const free: number[] = [];
+    for (const o of ordinals) {
+      const at = this.slot[o]!;
+      if (held) this.live[at]!--;
+      if (this.live[at] === 0 && this.kept[at] === 0) {
+        free.push(o);
+        this.kept[at] = 2; // given back once
+      }
+    }
+    return this.keysOf(free);
   }
 
   /**
@@ -226,12 +283,22 @@ export class CampaignSend {
    * other run already treats as sent, so a crash in between loses nothing.
    */
   async settle(runId: string, index: number, state: FinalState): Promise<void> {
-    const keys = this.batchKeys.get(index);
-    if (keys === undefined) return;
-    this.batchKeys.delete(index);
-    // Rejected or not sent: the API proved it took nothing. The recipients are free again.
+    const ordinals = this.batchOrdinals.get(index);
+    if (ordinals === undefined) return;
+    this.batchOrdinals.delete(index);
+    // Rejected or not sent: the API proved it took nothing. The recipients are free again —
+    // those that no other batch of this run holds or sent.
     const outcome = state === 'accepted' ? 'accepted' : state === 'in_doubt' ? 'in_doubt' : 'released';
-    this.held[outcome === 'accepted' ? 'accepted' : outcome === 'in_doubt' ? 'inDoubt' : 'released'] += keys.length / 2;
+    this.held[outcome === 'accepted' ? 'accepted' : outcome === 'in_doubt' ? 'inDoubt' : 'released'] += ordinals.length;
+    let keys: Uint32Array;
+    if (outcome === 'released') keys = this.freed(ordinals, true);
+    else {
+      for (const o of ordinals) {
+        this.live[this.slot[o]!]!--;
+        this.kept[this.slot[o]!] = 1;
+      }
+      keys = this.keysOf(ordinals);
+    }
     this.pending.push({ index, keys, outcome });
     if (this.pending.length >= SETTLE_EVERY) await this.flush(runId);
   }
@@ -242,23 +309,25 @@ export class CampaignSend {
   }
 
   /**
-   * The run is over (for now): give back the recipients of batches no run ever started (so a
-   * continuation elsewhere sends them), record the counts, let the campaign go.
-   * `journalBatches`: the highest batch index the journal knew before this run.
+   * The run is over (for now): give back the recipients claimed for batches no run ever started
+   * (read ahead, never handed on, past what the journal knew), so a continuation elsewhere sends
+   * them — never a recipient another batch of this run holds or sent (a repeated row). Record the
+   * counts, let the campaign go. `journalBatches`: the highest batch index the journal knew before this run.
    */
   async end(runId: string | undefined, journalBatches: number): Promise<void> {
     try {
       // A claim still in flight (read ahead of batches never handed on) is written before what follows.
       await this.writes;
       if (runId !== undefined) await this.flush(runId);
-      if (runId !== undefined && this.skip !== undefined && journalBatches <= this.lastBatch) {
-        const free: number[] = [];
-        const words = this.keys.slice(0, this.keys.size);
-        for (let i = this.startedUpTo; i < this.keys.size; i++) if (this.skip[i] === 0) free.push(words[2 * i]!, words[2 * i + 1]!);
-        if (free.length > 0) {
-          this.held.released += free.length / 2;
-          await this.write(() => this.ledger.settle(runId, [{ index: 0, keys: Uint32Array.from(free), outcome: 'released' }]));
+      if (runId !== undefined) {
+        const free: BatchSettlement[] = [];
+        for (const { index, ordinals } of this.unhanded) {
+          if (index <= journalBatches || this.handedOn.has(index)) continue;
+          this.held.released += ordinals.length;
+          const keys = this.freed(ordinals, false);
+          if (keys.length > 0) free.push({ index, keys, outcome: 'released' });
         }
+        if (free.length > 0) await this.write(() => this.ledger.settle(runId, free));
       }
       // Whatever has no outcome yet (not sent, or the run stopped) is still claimed by this run.
       const { accepted, inDoubt, released } = this.held;

@@ -221,6 +221,7 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
       plan = await campaign.plan(
         { runId, started: new Date(deps.now()).toISOString(), input: options.recipients === '-' ? null : resolve(io.cwd, options.recipients), templateSha256: sha256(template.text) },
         previous !== undefined,
+        await withdrawnOrdinals(spool, checked.withdrawn),
       );
       reportCampaignPlan(reporter, send.campaign.name, plan);
       if (previous !== undefined && (await skipsChangedUnderJournal(spool, campaign, previous))) {
@@ -285,12 +286,15 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
      * once its recipients are claimed in the ledger; otherwise (after the sending, to account for
      * the batches it never reached) only listed.
      */
+    /** The sender stopped (a signal, a disk error, authentication): it sends nothing more, so nothing more is claimed. */
+    let sendingStopped = false;
+    const stopping = (): boolean => sendingStopped || deps.stop.aborted;
     async function* planned(claiming = true): AsyncGenerator<PlannedBatch> {
       let index = 0;
       // Ordinals count every spooled entry, as the campaign's keys do (late duplicates included).
       const skip = campaign === undefined ? undefined : (ordinal: number) => campaign!.skipped(ordinal);
       const groups = spool.groups(options.batchSize, (i, parts) => builder.bodyOf(i, parts), { withdrawn: checked.withdrawn, skip, ordinals: campaign !== undefined });
-      for await (const group of campaign !== undefined && claiming ? campaign.claimAhead(runId, groups, () => deps.stop.aborted) : groups) {
+      for await (const group of campaign !== undefined && claiming ? campaign.claimAhead(runId, groups, stopping) : groups) {
         index++;
         if (!claiming) campaign?.batch(index, group.ordinals!);
         const { body } = group;
@@ -358,6 +362,9 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
             abort: deps.abort,
             onResult,
             onRetry: () => progress.retries++,
+            onStopping: () => {
+              sendingStopped = true;
+            },
             onSentTwice: (twice) => {
               sentTwice.push(twice);
               reporter.sentTwice(twice);
@@ -379,13 +386,14 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         );
         stopFailure = run.stopFailure;
         fatal = run.storageFailure ?? run.endpointFailure;
-        if (campaign?.cutShort === true) {
-          // The campaign's claims ended the batches early (a stop, or a recipient another run
-          // holds): the rest were never handed on to be sent.
-          const refused = campaign.refused;
-          await rest(refused === undefined ? 'not started' : 'not sent');
+        const refused = campaign?.refused;
+        if (refused !== undefined) {
+          // The campaign's claims ended the batches early (a recipient another run holds, or the
+          // ledger failed): the rest were never handed on to be sent. (A stop hands them on
+          // unclaimed: the sender lists them as it does without a campaign.)
+          await rest('not sent');
           if (refused instanceof ExitError) stopFailure ??= refused;
-          else if (refused !== undefined) fatal ??= refused;
+          else fatal ??= refused;
         }
       } catch (error) {
         if (error instanceof TokenUnavailable) {
@@ -499,6 +507,19 @@ async function skipsChangedUnderJournal(spool: EntrySpool, campaign: CampaignSen
     if (then !== (campaign.holder(ordinal++) !== undefined)) return true;
   }
   return false;
+}
+
+/** The spool ordinals of the withdrawn lines (late duplicates; ascending): one pass over the spool, only when there are any. */
+async function withdrawnOrdinals(spool: EntrySpool, withdrawn: readonly number[]): Promise<number[]> {
+  const ordinals: number[] = [];
+  if (withdrawn.length === 0) return ordinals;
+  let next = 0;
+  for await (const entry of spool.entries()) {
+    while (next < withdrawn.length && withdrawn[next]! < entry.line) next++;
+    if (next === withdrawn.length) break;
+    if (withdrawn[next] === entry.line) ordinals.push(entry.ordinal);
+  }
+  return ordinals;
 }
 
 /** The rows the campaign skips, as line runs per run that holds them (the spool read once more). */

@@ -70,6 +70,11 @@ export interface SenderDeps {
   readonly stop: AbortSignal;
   /** Aborted on the second interrupt: abandon requests in flight. */
   readonly abort: AbortSignal;
+  /**
+   * Called once the run stops sending for a reason of its own (a disk error, authentication, a
+   * wrong endpoint): from then on no batch is sent, the ones still to come are only accounted for.
+   */
+  readonly onStopping?: () => void;
   readonly onResult: (result: BatchResult) => void;
   readonly onRetry: () => void;
   /** Two or more batches under one tag: sent twice. */
@@ -112,6 +117,11 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
   const run: SendRun = { stopFailure: undefined, endpointFailure: undefined, storageFailure: undefined, notStarted: 0, sentTwice: 0 };
   const source = batches[Symbol.asyncIterator]();
   let stopping = false;
+  const halt = (): void => {
+    const first = !stopping;
+    stopping = true;
+    if (first) deps.onStopping?.();
+  };
   /** Something of the run was accepted: a later 404 is the index, not a wrong endpoint. */
   let anyAccepted = [...(deps.previous?.batches.values() ?? [])].some((record) => record.t === 'accepted');
   const toVerify: Array<{ batch: PlannedBatch; batchId: string | undefined; attempts: number }> = [];
@@ -124,7 +134,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
       if (isDiskError(error) || (error as { name?: string }).name === 'StorageError') {
         // Stop every worker before another request: nothing may be sent that is not journaled.
         run.storageFailure ??= error;
-        stopping = true;
+        halt();
         throw new Stop(record.t === 'sending' ? 'not_sent' : 'in_doubt');
       }
       throw error;
@@ -166,7 +176,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
             'the API answered 404 (not found) before any batch of this run was accepted: the region, project or base URL is wrong',
             'check --region / SINCH_REGION, --project-id and --base-url / SINCH_BATCH_URL; nothing was recorded as rejected, so the same command resumes once they are right',
           );
-          stopping = true;
+          halt();
           throw new Stop(ifStopped);
         }
         reason = 'the lookup answered 404';
@@ -175,7 +185,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
       if (answer.kind === 'redirected') {
         // A redirect proves nothing about the batch, and every other request would be redirected too.
         run.stopFailure ??= new UsageError(answer.message, 'check --base-url / SINCH_BATCH_URL and --region; nothing more was sent, and the same command resumes once they are right');
-        stopping = true;
+        halt();
         throw new Stop(ifStopped);
       }
       if (answer.status === 401) deps.tokens.invalidate(token); // expired: the next attempt refreshes it
@@ -275,7 +285,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
         if (error instanceof ExitError && (error.exitCode === ExitCode.auth || error.exitCode === ExitCode.usage)) {
           // The key was refused at a refresh, or the token URL redirects: stop, this batch unsent.
           run.stopFailure ??= error;
-          stopping = true;
+          halt();
           const reason = error.exitCode === ExitCode.auth ? 'authentication failed' : 'the token URL is wrong';
           return finish(batch, { t: 'not_sent', batch: batch.index, reason }, { state: 'not_sent', attempts, message: reason });
         }
@@ -312,7 +322,7 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
               'the API answered 404 (not found) to the first batch: the region, project or base URL is wrong',
               'check --region / SINCH_REGION, --project-id and --base-url / SINCH_BATCH_URL; nothing was recorded as rejected, so the same command resumes once they are right',
             );
-            stopping = true;
+            halt();
             return finish(batch, { t: 'not_sent', batch: batch.index, reason: 'wrong endpoint (404)' }, { state: 'not_sent', status: 404, attempts, message: 'wrong endpoint (404)' });
           }
           return finish(batch, { t: 'rejected', batch: batch.index, status: outcome.status, message: outcome.message }, { state: 'rejected', status: outcome.status, attempts, message: outcome.message });
@@ -331,12 +341,12 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
               : 'authentication failed (401) with a fresh token',
             'check the key, the project id and the region; nothing more was sent',
           );
-          stopping = true;
+          halt();
           return finish(batch, { t: 'not_sent', batch: batch.index, reason: `authentication failed (${outcome.status})` }, { state: 'not_sent', status: outcome.status, attempts, message: 'authentication failed' });
         case 'redirected':
           // A wrong base URL: every batch would be redirected too, so the run stops (exit 2).
           run.stopFailure ??= new UsageError(outcome.message, 'check --base-url / SINCH_BATCH_URL and --region; nothing more was sent');
-          stopping = true;
+          halt();
           return finish(batch, { t: 'not_sent', batch: batch.index, reason: `redirected (${outcome.status})` }, { state: 'not_sent', status: outcome.status, attempts, message: outcome.message });
         case 'retry': {
           lastRefusal = outcome.reason;
