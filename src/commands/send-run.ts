@@ -412,7 +412,11 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
         reporter.stopProgress();
       }
     }
-    await Promise.all(settling);
+    // A ledger failure while settling (the state's, in words): the run stops there, the summary still printed.
+    await Promise.all(settling).catch((error: unknown) => {
+      if (!(error instanceof ExitError)) throw error;
+      stopFailure ??= error;
+    });
     if (fatal !== undefined) throw fatal;
     const finished = counts.notSent === 0 && counts.inDoubt === 0 && !deps.stop.aborted;
     if (finished && previous?.finished !== true) await journal.append({ t: 'finished', at: new Date(deps.now()).toISOString() });

@@ -92,7 +92,7 @@ export class PostgresCampaignStore implements CampaignStore {
 
   async ledger(name: string): Promise<CampaignLedger> {
     checkName(name);
-    return new PostgresLedger(name, this.state.pool);
+    return new PostgresLedger(name, this.state);
   }
 
   async campaigns(): Promise<string[]> {
@@ -111,11 +111,29 @@ function checkName(name: string): void {
   }
 }
 
+/**
+ * A campaign's ledger in PostgreSQL. A failing statement (a full disk, a lost connection) is a
+ * state failure in plain words (exit 2), like one of the journal: what was committed stands.
+ */
 class PostgresLedger implements CampaignLedger {
+  private readonly pool: pg.Pool;
+
   constructor(
     readonly name: string,
-    private readonly pool: pg.Pool,
-  ) {}
+    private readonly state: PostgresState,
+  ) {
+    this.pool = state.pool;
+  }
+
+  /** `op`, its failure worded as the state's (a bug stays a bug). */
+  private async guard<R>(what: string, op: () => Promise<R>): Promise<R> {
+    try {
+      return await op();
+    } catch (error) {
+      if (error instanceof Error && error.message.includes('this is a bug')) throw error;
+      throw this.state.failure(`campaign ${this.name}: cannot ${what}`, error);
+    }
+  }
 
   private campaignId: number | undefined;
   /** Set by a lookup that met this run's own version-5 claims (negative batch numbers): settling moves them into their batch. */
@@ -130,7 +148,11 @@ class PostgresLedger implements CampaignLedger {
     return this.campaignId;
   }
 
-  async runs(): Promise<CampaignRun[]> {
+  runs(): Promise<CampaignRun[]> {
+    return this.guard('list its runs', () => this.runsNow());
+  }
+
+  private async runsNow(): Promise<CampaignRun[]> {
     const { rows } = await this.pool.query<{ run_id: string; started: Date; input: string | null; template: string }>(
       'SELECT run_id, started, input, template FROM batchsend_campaign_runs WHERE campaign = $1 ORDER BY ordinal',
       [this.name],
@@ -138,7 +160,11 @@ class PostgresLedger implements CampaignLedger {
     return rows.map((r) => ({ runId: r.run_id, started: r.started.toISOString(), input: r.input, templateSha256: r.template }));
   }
 
-  async join(run: CampaignRun): Promise<void> {
+  join(run: CampaignRun): Promise<void> {
+    return this.guard('record the run', () => this.joinNow(run));
+  }
+
+  private async joinNow(run: CampaignRun): Promise<void> {
     await this.id();
     // The ordinal is the next free one; the unique constraint settles two joins at once (retry).
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -167,7 +193,11 @@ class PostgresLedger implements CampaignLedger {
     return rows[0].ordinal;
   }
 
-  async lookup(keys: SortedKeys, runId: string): Promise<LedgerMatches> {
+  lookup(keys: SortedKeys, runId: string): Promise<LedgerMatches> {
+    return this.guard('look the recipients up', () => this.lookupNow(keys, runId));
+  }
+
+  private async lookupNow(keys: SortedKeys, runId: string): Promise<LedgerMatches> {
     const { rows: runRows } = await this.pool.query<{ run_id: string; ordinal: number }>('SELECT run_id, ordinal FROM batchsend_campaign_runs WHERE campaign = $1', [this.name]);
     const runs: string[] = [];
     let me = -1;
@@ -206,7 +236,11 @@ class PostgresLedger implements CampaignLedger {
     return { state, own, by, runs };
   }
 
-  async claim(runId: string, batches: readonly BatchKeys[]): Promise<number> {
+  claim(runId: string, batches: readonly BatchKeys[]): Promise<number> {
+    return this.guard('claim recipients', () => this.claimNow(runId, batches));
+  }
+
+  private async claimNow(runId: string, batches: readonly BatchKeys[]): Promise<number> {
     const [campaign, ordinal] = [await this.id(), await this.ordinal(runId)];
     let refused = 0;
     for (const { keys, indexes } of sqlKeys(batches)) {
@@ -233,7 +267,11 @@ class PostgresLedger implements CampaignLedger {
     return refused;
   }
 
-  async settle(runId: string, batches: readonly BatchSettlement[]): Promise<void> {
+  settle(runId: string, batches: readonly BatchSettlement[]): Promise<void> {
+    return this.guard('record what became of its batches', () => this.settleNow(runId, batches));
+  }
+
+  private async settleNow(runId: string, batches: readonly BatchSettlement[]): Promise<void> {
     const [campaign, ordinal] = [await this.id(), await this.ordinal(runId)];
     const released = batches.filter((b) => b.outcome === 'released');
     const settled = batches.filter((b) => b.outcome !== 'released');
@@ -264,7 +302,11 @@ class PostgresLedger implements CampaignLedger {
     }
   }
 
-  async counts(): Promise<CampaignRunCounts[]> {
+  counts(): Promise<CampaignRunCounts[]> {
+    return this.guard('count its runs', () => this.countsNow());
+  }
+
+  private async countsNow(): Promise<CampaignRunCounts[]> {
     const { rows } = await this.pool.query<{ run_id: string; started: Date; input: string | null; template: string; accepted: number; in_doubt: number; claimed: number }>(
       `SELECT r.run_id, r.started, r.input, r.template,
               count(*) FILTER (WHERE t.state = ${ClaimState.accepted})::int AS accepted,
