@@ -19,9 +19,10 @@ import type { SortedKeys } from './recipient-keys.js';
 /**
  * Campaigns in the local state directory: `campaigns/<name>/` holds `runs.jsonl` (one line per
  * run, and a tally line when it ends), `ledger.bin` (an append-only log of 16-byte records:
- * key high, key low, run ordinal, state — native little-endian u32s; the last record of a key
- * wins, except that a release (state 0) gives back only its own run's hold) and `lock` while a
- * run holds the campaign.
+ * key high, key low, run ordinal, state — native little-endian u32s) and `lock` while a run
+ * holds the campaign. The log's order decides who holds a key: the first run to claim it while
+ * it is free holds it, and only that run's records change it (settle it, give it back); another
+ * run's records on it are ignored — a claim that lost a race, a release of what it never held.
  *
  * A lookup streams the log once against the new file's sorted keys (a binary search per
  * record): time O(ledger · log file), memory a few bytes per key of the new file — the ledger
@@ -199,8 +200,8 @@ class LocalLedger implements CampaignLedger {
     this.seen = await this.scan((high, low, ordinal, claim) => {
       const at = keys.indexOf(high, low);
       if (at < 0) return;
-      // A run gives back only what it holds itself.
-      if (claim === ClaimState.none && state[at] !== ClaimState.none && by[at] !== ordinal) return;
+      // Only the holder's records change a held key (see the log's order above).
+      if (state[at] !== ClaimState.none && by[at] !== ordinal) return;
       state[at] = claim;
       by[at] = ordinal;
       own[at] = ordinal === me ? 1 : 0;
@@ -248,15 +249,26 @@ class LocalLedger implements CampaignLedger {
     }
   }
 
+  /** Fold one record into `heldSince` by the log's order: only the holder's records change a held key. */
+  private fold(high: number, low: number, by: number, state: number): void {
+    const key = `${high}:${low}`;
+    const before = this.heldSince.get(key);
+    if (before === undefined || before.state === ClaimState.none || before.by === by) this.heldSince.set(key, { by, state });
+  }
+
   /**
    * Append a record per key of `batches` (the state `stateOf` gives each batch) for `runId`. With
-   * `claiming`, a key whose last record past what this ledger has seen is another run's hold is
-   * left out (another writer took the campaign over meanwhile): resolves with how many were.
+   * `claiming`, a key another run holds by the records past what this ledger has seen is left
+   * out (another writer took the campaign over meanwhile), and — since two writers can read the
+   * log at the same moment and append both — after the append, the records another writer put
+   * before ours decide again: a key it claimed first is its, ours refused. Resolves with how
+   * many keys were refused. No lock is needed: the log's order is the one truth every reader
+   * (this check, a lookup) applies the same way.
    */
   private async append<T extends BatchKeys>(runId: string, batches: readonly T[], stateOf: (batch: T) => number, claiming = false): Promise<number> {
     const ordinal = (await this.ordinals()).get(runId);
     if (ordinal === undefined) throw new Error(`campaign ${this.name}: run ${runId} claims before it joined — this is a bug`);
-    // One writer at a time (the campaign's lock holder). Cut a torn last record (a crash
+    // Normally one writer (the campaign's lock holder). Cut a torn last record (a crash
     // mid-append) before appending after it.
     const handle = await open(this.ledgerPath, 'a+', 0o600);
     try {
@@ -264,17 +276,11 @@ class LocalLedger implements CampaignLedger {
       if (size % RECORD !== 0) await handle.truncate(size - (size % RECORD));
       const whole = size - (size % RECORD);
       const held = this.heldSince;
+      const fold = (high: number, low: number, by: number, state: number): void => this.fold(high, low, by, state);
       if (claiming && whole > this.seen) {
-        // Another writer appended since: the keys it left held by another run are not ours to claim.
-        await this.scan(
-          (high, low, by, state) => {
-            const key = `${high}:${low}`;
-            const before = held.get(key);
-            if (state !== ClaimState.none || before === undefined || before.by === by) held.set(key, { by, state });
-          },
-          this.seen,
-          handle,
-        );
+        // Another writer appended since: the keys it holds by then are not ours to claim.
+        await this.scan(fold, this.seen, handle);
+        this.seen = whole;
       }
       let n = 0;
       for (const batch of batches) n += batch.keys.length / 2;
@@ -296,7 +302,20 @@ class LocalLedger implements CampaignLedger {
       }
       await handle.appendFile(new Uint8Array(out.buffer, 0, written * RECORD));
       await handle.datasync();
-      if (whole === this.seen || claiming) this.seen = whole + written * RECORD;
+      const end = (await handle.stat()).size;
+      if (end === whole + written * RECORD) {
+        // Nobody else appended meanwhile: the log up to here is what this ledger knows.
+        if (whole === this.seen) this.seen = end;
+        return refused;
+      }
+      if (!claiming) return refused;
+      // Another writer appended about when this one did: fold everything up to the end in log
+      // order; of the keys just claimed, those another run claimed first are its.
+      this.seen = await this.scan(fold, whole, handle);
+      for (let r = 0; r < written; r++) {
+        const holder = held.get(`${out[4 * r]!}:${out[4 * r + 1]!}`);
+        if (holder !== undefined && holder.by !== ordinal && holder.state !== ClaimState.none) refused++;
+      }
       return refused;
     } finally {
       await handle.close();
