@@ -288,14 +288,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const head = JSON.parse(`${raw.toString('utf8', 0, scanned.arrayStart + 1)}${raw.toString('utf8', scanned.arrayEnd)}`) as AcceptedBatchRequest;
     if (head.callback_url !== undefined) return full();
     // Each recipient's key, read from its bytes in the common form (one SMS identity); an entry
-    // in any other form joins the sample, so every recipient whose key is parsed is checked in full.
+    // in any other form, or with a blank identity, joins the sample, so every recipient whose key
+    // is parsed is checked in full.
     const keys: Array<string | undefined> = [];
     const checked = new Set(samplePositions(count, SAMPLE_SIZE, sampledBatches++));
     const r = scanned.recipients;
     for (let i = 0; i < count; i++) {
       const identity = oneSmsIdentity(raw, r[2 * i]!, r[2 * i + 1]!);
       keys.push(identity);
-      if (identity === undefined) checked.add(i);
+      if (identity === undefined || identity.trim() === '') checked.add(i);
     }
     const sample = new Map<number, AcceptedRecipient>();
     for (const i of checked) sample.set(i, JSON.parse(raw.toString('utf8', scanned.entries[2 * i], scanned.entries[2 * i + 1])) as AcceptedRecipient);

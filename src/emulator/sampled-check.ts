@@ -1,7 +1,8 @@
 /**
  * The emulator's sampled check (`batchsend emulator --fast`), for benchmarks: every byte of a
  * batch request is checked to be JSON and every recipient entry to be an object of the entry's
- * keys holding a `recipient` object; the request's own fields and a sample of its entries are
+ * keys holding a `recipient` object, `parameters` a map of strings and metadata an object without
+ * `_batch_id`; the request's own fields and a sample of its entries are
  * then checked in full with the emulator's schema (api-schema.ts). Parsing a 1000-recipient body
  * into objects costs more than the whole check; this walks the bytes once and parses only the
  * sample. Whatever this finds wrong, the caller checks the body in full, so a refusal is always
@@ -35,6 +36,7 @@ const bytes = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charC
 const RECIPIENT_AND_PARAMS = bytes('recipient_and_params');
 const RECIPIENT = bytes('recipient');
 const ENTRY_KEYS = [RECIPIENT, bytes('parameters'), bytes('message_metadata'), bytes('conversation_metadata')];
+const BATCH_ID = bytes('_batch_id');
 
 /** A failed walk: the caller checks the body in full. */
 class Unsure extends Error {}
@@ -103,12 +105,16 @@ class Walk {
         const known = ENTRY_KEYS.findIndex((name) => this.is(keyStart, keyEnd, name));
         if (known < 0) throw unsure;
         this.space();
+        // Every entry is held to the types the full check requires of it: a recipient object,
+        // parameters a map of strings, metadata an object without `_batch_id`.
+        if (b[this.at] !== OPEN_OBJECT) throw unsure;
         if (known === 0) {
-          if (recipient >= 0 || b[this.at] !== OPEN_OBJECT) throw unsure;
+          if (recipient >= 0) throw unsure;
           recipient = this.at;
           this.value(3);
           recipients.push(recipient, this.at);
-        } else this.value(3);
+        } else if (known === 1) this.members(3, (valueAt) => b[valueAt] === QUOTE);
+        else this.members(3, (_valueAt, keyStart, keyEnd) => !this.is(keyStart, keyEnd, BATCH_ID));
         if (this.next(CLOSE_OBJECT)) break;
       }
       if (recipient < 0) throw unsure;
@@ -151,6 +157,27 @@ class Walk {
     const b = this.b;
     let c = b[this.at];
     while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++this.at];
+  }
+
+  /**
+   * An object at `depth`, from its `{`, each member first passing `allowed` (its value's start and
+   * its key's raw [start, end)).
+   */
+  private members(depth: number, allowed: (valueAt: number, keyStart: number, keyEnd: number) => boolean): void {
+    const b = this.b;
+    this.at++;
+    this.space();
+    if (b[this.at] === CLOSE_OBJECT) {
+      this.at++;
+      return;
+    }
+    for (;;) {
+      const [keyStart, keyEnd] = this.key();
+      this.space();
+      if (!allowed(this.at, keyStart, keyEnd)) throw unsure;
+      this.value(depth + 1);
+      if (this.next(CLOSE_OBJECT)) return;
+    }
   }
 
   /** Any JSON value at `depth`. */
