@@ -18,13 +18,18 @@ const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/
 /** The keys of a flat row, learnt from a row JSON.parse read, and how a row of them is matched. */
 export class FlatShape {
   readonly keys: readonly string[];
-  private readonly pattern: RegExp;
+  /** Undefined once the regular expression engine refused it: every row goes to JSON.parse. */
+  private pattern: RegExp | undefined;
 
   constructor(keys: readonly string[]) {
     this.keys = keys;
     // Each key as JSON.stringify writes it: text that holds it there parses to that very key.
     const pairs = keys.map((key, i) => `${i === 0 ? '' : ' *,'} *${escapeRegExp(JSON.stringify(key))} *: *${VALUE}`);
-    this.pattern = new RegExp(`\\{${pairs.join('')} *\\}`, 'y');
+    try {
+      this.pattern = new RegExp(`\\{${pairs.join('')} *\\}`, 'y');
+    } catch {
+      this.pattern = undefined;
+    }
   }
 
   /** Does `keys` (a parsed row's) name the same keys in the same order? */
@@ -42,8 +47,18 @@ export class FlatShape {
    */
   match(text: string, start: number, values: string[]): number {
     const pattern = this.pattern;
+    if (pattern === undefined) return -1;
     pattern.lastIndex = start;
-    const found = pattern.exec(text);
+    let found: RegExpExecArray | null;
+    try {
+      found = pattern.exec(text);
+    } catch {
+      // V8 compiles a pattern on its first exec and may give up there (a pattern too large for
+      // its stack: "Invalid regular expression … Stack overflow"). The fast path is only a
+      // shortcut: such a shape matches nothing and JSON.parse reads its rows.
+      this.pattern = undefined;
+      return -1;
+    }
     if (found === null) return -1;
     for (let k = 0; k < this.keys.length; k++) {
       const string = found[2 * k + 1];

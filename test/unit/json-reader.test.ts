@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeToUtf8 } from '../../src/input/decode.js';
 import { readJsonArray, readJsonLines } from '../../src/input/json-reader.js';
+import { FlatShape } from '../../src/input/json-flat.js';
 import type { RecordSink } from '../../src/input/record-sink.js';
 import { chunked, collectingSink } from '../helpers.js';
 
@@ -109,5 +110,41 @@ describe('readJsonLines', () => {
     const rows = await readLines('{"a":1}\n{"a":\n{"a":3}\n');
     expect(rows.map((r) => r.line)).toEqual([1, 2, 3]);
     expect(rows[1]!.error).toMatch(/^not valid JSON/);
+  });
+});
+
+describe('the JSON fast path and wide rows', () => {
+  const keys = Array.from({ length: 1300 }, (_, i) => `c${i}`);
+  const row = (phone: string): string => JSON.stringify(Object.fromEntries([['SMS', phone], ...keys.map((k) => [k, 'v'])]));
+  /** A sink that takes flat rows too, as the row checker does: the lines of every row it is given. */
+  const sink = (lines: number[]): RecordSink => ({
+    header: () => undefined,
+    fields: () => undefined,
+    value: (line) => void lines.push(line),
+    flat: (line) => void lines.push(line),
+    unreadable: (line) => void lines.push(-line),
+  });
+
+  it('reads rows of 1,301 keys in JSONL and in an array (the fast path once crashed on them)', async () => {
+    const jsonl: number[] = [];
+    await readJsonLines(chunked(`${row('+46701234567')}\n${row('+46701234568')}\n`), 'w.jsonl', sink(jsonl));
+    expect(jsonl).toEqual([1, 2]);
+    const array: number[] = [];
+    await readJsonArray(chunked(`[${row('+46701234567')},\n${row('+46701234568')}]\n`), 'w.json', sink(array));
+    expect(array).toEqual([1, 2]);
+  });
+
+  it('matches nothing, and does not throw, when the regular expression engine refuses a shape', () => {
+    // 3,000 keys: V8 gives up compiling the pattern on its first exec ("Stack overflow").
+    const wide = Array.from({ length: 3000 }, (_, i) => `c${i}`);
+    const shape = new FlatShape(wide);
+    const text = JSON.stringify(Object.fromEntries(wide.map((k) => [k, 'v'])));
+    expect(shape.match(text, 0, [])).toBe(-1);
+    expect(shape.match(text, 0, [])).toBe(-1);
+    // A shape the engine takes still matches.
+    const small = new FlatShape(['a', 'b']);
+    const values: string[] = [];
+    expect(small.match('{"a":"x","b":2}', 0, values)).toBe(15);
+    expect(values).toEqual(['x', '2']);
   });
 });
