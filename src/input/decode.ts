@@ -68,16 +68,16 @@ export async function* decodeToUtf8(source: AsyncIterable<Buffer | string>, enco
   for await (const piece of source) {
     let chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
     if (first) {
-      if (chunk.length < 3 && carry === undefined) {
-        // Too short to tell the BOM; wait for more (or the end).
-        carry = chunk;
-        continue;
-      }
-      first = false;
       if (carry !== undefined) {
         chunk = Buffer.concat([carry, chunk]);
         carry = undefined;
       }
+      if (chunk.length < 3) {
+        // Too short to tell the BOM, however the bytes come: wait for more (or the end).
+        carry = chunk;
+        continue;
+      }
+      first = false;
       if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) {
         chunk = chunk.subarray(3);
       } else if ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff)) {
@@ -113,10 +113,9 @@ export async function* decodeToUtf8(source: AsyncIterable<Buffer | string>, enco
     first = false;
     const chunk = carry;
     carry = undefined;
-    if (chunk[0] === 0xff || chunk[0] === 0xfe) {
-      if (chunk.length > 2) throw new EncodingError('not valid UTF-16 text');
-      return;
-    }
+    // A UTF-16 byte-order mark alone is an empty file; any other short text must be UTF-8 (an
+    // 0xFF or 0xFE byte never is).
+    if (chunk.length === 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) return;
     if (!isUtf8(chunk)) throw new EncodingError(NOT_UTF8);
     yield chunk;
     return;

@@ -48,6 +48,26 @@ describe('decodeToUtf8', () => {
     expect(await decode(Buffer.from('a'))).toBe('a');
     expect(await decode(Buffer.alloc(0))).toBe('');
   });
+
+  it('gives inputs shorter than three bytes the same answer however they are chunked', async () => {
+    // Once 'FF 5B' was taken for empty UTF-16 whole (a .json 'the file is empty', a .jsonl no
+    // rows and no error) but 'not valid UTF-8' fed a byte at a time.
+    for (const size of [undefined, 1]) {
+      for (const bytes of [[0xff, 0x5b], [0xfe, 0x7b], [0xff], [0xfe], [0xef, 0xbb]]) {
+        await expect(decode(Buffer.from(bytes), size), `${Buffer.from(bytes).toString('hex')} by ${size}`).rejects.toThrow(/not valid UTF-8/);
+      }
+      expect(await decode(Buffer.from([0xff, 0xfe]), size)).toBe(''); // a UTF-16 BOM alone: empty
+      expect(await decode(Buffer.from([0xfe, 0xff]), size)).toBe('');
+      expect(await decode(Buffer.from('ab'), size)).toBe('ab');
+    }
+  });
+
+  it('tells the BOM however the first bytes are chunked', async () => {
+    for (const size of [1, 2]) {
+      expect(await decode(Buffer.from('\ufeffa,b\n'), size)).toBe('a,b\n');
+      expect(await decode(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('a,b\n', 'utf16le')]), size)).toBe('a,b\n');
+    }
+  });
 });
 
 describe('decodeToUtf8 with --encoding', () => {
