@@ -17,6 +17,8 @@ export class RowsCsvWriter {
   private header: readonly string[] | undefined;
   private stream: WriteStream | undefined;
   private opening: Promise<WriteStream> | undefined;
+  /** The stream's next 'drain', while a write waits for it. */
+  private draining: Promise<void> | undefined;
   private readonly objects: Array<{ value: unknown; extra: readonly string[] }> = [];
   count = 0;
 
@@ -80,7 +82,14 @@ export class RowsCsvWriter {
     // Rows arrive without waiting for each other; open the file once, and write in arrival order.
     this.opening ??= this.open();
     const stream = await this.opening;
-    if (!stream.write(text)) await once(stream, 'drain');
+    if (!stream.write(text)) {
+      // One wait for all the writes that find the stream full (a listener each would be a
+      // MaxListenersExceededWarning on stderr past ten).
+      this.draining ??= once(stream, 'drain').then(() => {
+        this.draining = undefined;
+      });
+      await this.draining;
+    }
   }
 
   private async open(): Promise<WriteStream> {
