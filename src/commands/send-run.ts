@@ -15,7 +15,7 @@ import { JOURNAL_VERSION, readJournal, type AlreadySentRecord, type JournalState
 import { RateLimiter } from '../send/rate-limiter.js';
 import { sleep } from '../send/sleep.js';
 import { PlanCollector, type SendPlan } from '../send/send-plan.js';
-import { sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
+import { asJournalLeft, sendBatches, type BatchResult, type PlannedBatch } from '../send/sender.js';
 import type { SmsFigures } from '../sms/sms-rows.js';
 import type { Template } from '../template/template.js';
 import { runShapeOf, type CheckOptions } from './check-options.js';
@@ -333,10 +333,10 @@ export async function runSend(options: CheckOptions, template: Template, appId: 
     /** A disk error or a 404 before anything was accepted stopped the run: exit 2 once the journal is closed. */
     let fatal: unknown;
     const sentTwice: Array<{ index: number; rows: [number, number]; batchIds: string[] }> = [];
-    /** Every batch without an outcome yet is not sent, for `reason`. */
+    /** Every batch without an outcome yet: as an earlier attempt's journal left it, else not sent for `reason`. */
     const rest = async (reason: string): Promise<void> => {
       for await (const batch of planned(false)) {
-        if (!reported.has(batch.index)) onResult({ index: batch.index, rows: batch.rows, recipients: batch.recipients, state: 'not_sent', attempts: 0, fromJournal: false, message: reason });
+        if (!reported.has(batch.index)) onResult(asJournalLeft(batch, previous, reason));
       }
     };
     if (plannedBatches > 0) {

@@ -448,15 +448,9 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
   await Promise.all(toVerify.map(({ batch, batchId, attempts }) => verify(batch, batchId, attempts)));
   // Whatever the workers did not reach: as the journal left it, else not sent.
   const leftover = async (batch: PlannedBatch): Promise<void> => {
-    const prior = deps.previous?.batches.get(batch.index);
-    const base = { index: batch.index, rows: batch.rows, recipients: batch.recipients, attempts: 0 };
-    if (prior?.t === 'accepted') deps.onResult({ ...base, state: 'accepted', batchId: prior.batch_id ?? undefined, fromJournal: true });
-    else if (prior?.t === 'rejected') deps.onResult({ ...base, state: 'rejected', status: prior.status, message: prior.message, fromJournal: true });
-    else if (prior?.t === 'sending' || prior?.t === 'in_doubt') deps.onResult({ ...base, state: 'in_doubt', message: 'not looked up: the run stopped', fromJournal: true });
-    else {
-      run.notStarted++;
-      deps.onResult({ ...base, state: 'not_sent', message: 'not started', fromJournal: false });
-    }
+    const result = asJournalLeft(batch, deps.previous, 'not started');
+    if (!result.fromJournal) run.notStarted++;
+    deps.onResult(result);
   };
   for (const pending of window.splice(0)) {
     const item = await pending;
@@ -466,4 +460,18 @@ export async function sendBatches(batches: AsyncIterable<PlannedBatch>, deps: Se
   }
   for (let more = await source.next(); !more.done; more = await source.next()) await leftover(more.value);
   return run;
+}
+
+/**
+ * The outcome of a batch the run never reached, as an earlier attempt's journal left it: accepted
+ * or rejected as recorded; in doubt when it was being sent (it may have reached the API, so it is
+ * never "not sent", which would let a campaign give its recipients back); else not sent, `reason`.
+ */
+export function asJournalLeft(batch: Pick<PlannedBatch, 'index' | 'rows' | 'recipients'>, previous: JournalState | undefined, reason: string): BatchResult {
+  const prior = previous?.batches.get(batch.index);
+  const base = { index: batch.index, rows: batch.rows, recipients: batch.recipients, attempts: 0 };
+  if (prior?.t === 'accepted') return { ...base, state: 'accepted', batchId: prior.batch_id ?? undefined, fromJournal: true };
+  if (prior?.t === 'rejected') return { ...base, state: 'rejected', status: prior.status, message: prior.message, fromJournal: true };
+  if (prior?.t === 'sending' || prior?.t === 'in_doubt') return { ...base, state: 'in_doubt', message: 'not looked up: the run stopped', fromJournal: true };
+  return { ...base, state: 'not_sent', message: reason, fromJournal: false };
 }

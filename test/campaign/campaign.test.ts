@@ -265,6 +265,35 @@ describe.each(backends)('campaigns on the $name', (backend) => {
   });
 
   // R40: a killed runner's lock is free at once
+  it('a resume refused a token accounts for its batches as the journal left them (20 accepted, 10 in doubt), not "30 not sent"; a new run of the campaign sends none again', async () => {
+    // Batch 1 is accepted but its answer lost and its lookups fail: in doubt (exit 6).
+    const emu = await emulator({
+      faults: [
+        { route: 'send', kind: 'accept-then-status', status: 500 },
+        { route: 'list', kind: 'status', status: 500, times: 4 },
+      ],
+    });
+    const dir = workDir();
+    const input = recipientsFile(dir, 30, 'doubt.csv');
+    const args = [input, '-t', TEMPLATE, '--campaign', 'doubt', '--state', state, '--batch-size', '10', '--concurrency', '1', '--json'];
+    const first = await send(dir, emu, [...args, '--new-run']);
+    expect(first.code, first.stderr).toBe(6);
+    expect(emu.stats.acceptedRecipients).toBe(30);
+    // The resume is refused a token (exit 4) before it can look batch 1 up.
+    emu.faults.clear();
+    emu.faults.add({ route: 'token', kind: 'status', status: 401, rate: 1 });
+    const resumed = await send(dir, emu, args);
+    expect(resumed.code, resumed.stderr).toBe(4);
+    const summary = summaryOf(resumed.stdout) as { recipients: Record<string, number> };
+    expect(summary.recipients).toMatchObject({ accepted: 20, in_doubt: 10, not_sent: 0 });
+    // A new run of the campaign (another machine, or the user gave up on the old run) skips all 30.
+    emu.faults.clear();
+    const fresh = await send(dir, emu, [...args, '--new-run']);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(emu.stats.acceptedRecipients).toBe(30);
+    expect(emu.stats.recipientsAcceptedTwice).toBe(0);
+  });
+
   it('a runner SIGKILLed mid-run: its campaign is free for the next run, which sends each recipient once', async () => {
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
     const dir = workDir();
