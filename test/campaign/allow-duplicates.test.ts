@@ -1,8 +1,8 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { jsonEvents, tempDir } from '../helpers.js';
-import { freshDatabase } from '../pg.js';
+import { describe, expect, it } from 'vitest';
+import { jsonEvents } from '../helpers.js';
+import { campaignScratch } from './scratch.js';
 import { emulatorsClosedAfterEach, send, TEMPLATE } from '../send-helpers.js';
 
 /**
@@ -12,26 +12,7 @@ import { emulatorsClosedAfterEach, send, TEMPLATE } from '../send-helpers.js';
  * "held by another run of the campaign, which took it over" — the run stops, exit 2, nothing sent.
  * The local state sends both rows (as before this commit).
  */
-const dirs: string[] = [];
-const dbs: Array<() => Promise<void>> = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-afterAll(async () => {
-  for (const drop of dbs.splice(0)) await drop();
-});
-
-const backends = [
-  { name: 'local', state: async () => join(tempDir(), 'state') },
-  {
-    name: 'postgres',
-    state: async () => {
-      const db = await freshDatabase();
-      dbs.push(db.drop);
-      return db.url;
-    },
-  },
-];
+const { workDir, backends } = campaignScratch();
 
 describe.each(backends)('--allow-duplicates under a campaign ($name)', (backend) => {
   const emulator = emulatorsClosedAfterEach();
@@ -39,8 +20,7 @@ describe.each(backends)('--allow-duplicates under a campaign ($name)', (backend)
     ['in one batch', 2],
     ['in two windows', 30],
   ])('a recipient named twice %s is sent as the flag says, not refused as taken over', async (_label, at) => {
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = workDir();
     const rows = ['SMS,first_name,order_id'];
     const phone = (i: number) => `+4670${1000000 + i}`;
     for (let i = 0; i < 40; i++) rows.push(`${phone(i)},Name ${i},A-${i}`);

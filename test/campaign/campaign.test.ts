@@ -1,9 +1,9 @@
-import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { jsonEvents, runCli, tempDir } from '../helpers.js';
-import { freshDatabase } from '../pg.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { jsonEvents, runCli } from '../helpers.js';
+import { campaignScratch } from './scratch.js';
 import { ClaimState } from '../../src/campaign/ledger.js';
 import { keyToSql, RecipientKeys } from '../../src/campaign/recipient-keys.js';
 import { emulatorsClosedAfterEach, recipientsFile, send, spawnSend, TEMPLATE, until } from '../send-helpers.js';
@@ -13,44 +13,7 @@ import { emulatorsClosedAfterEach, recipientsFile, send, spawnSend, TEMPLATE, un
  * PostgreSQL state. Each scenario counts what the emulator accepted and that no recipient was
  * accepted twice.
  */
-interface Backend {
-  readonly name: string;
-  state(): Promise<string>;
-}
-
-const dirs: string[] = [];
-const dbs: Array<() => Promise<void>> = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-afterAll(async () => {
-  for (const drop of dbs.splice(0)) await drop();
-});
-
-const backends: Backend[] = [
-  {
-    name: 'local state',
-    state: async () => {
-      const dir = tempDir();
-      dirs.push(dir);
-      return join(dir, 'state');
-    },
-  },
-  {
-    name: 'PostgreSQL state',
-    state: async () => {
-      const db = await freshDatabase();
-      dbs.push(db.drop);
-      return db.url;
-    },
-  },
-];
-
-function workDir(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir;
-}
+const { workDir, database, backends } = campaignScratch();
 
 const summaryOf = (stdout: string) => jsonEvents(stdout).find((e) => e.event === 'summary')!;
 const validatedOf = (stdout: string) => jsonEvents(stdout).find((e) => e.event === 'validated')!;
@@ -347,12 +310,11 @@ describe('a shared PostgreSQL state', () => {
 
   // R39: another machine sharing the state sends only the rest
   it('an interrupted campaign run continued from a second machine (own folder, no local files) resumes it: each recipient sent once', async () => {
-    const db = await freshDatabase();
-    dbs.push(db.drop);
+    const stateUrl = await database();
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
     const [first, second] = [workDir(), workDir()];
     const content = readFileSync(recipientsFile(first, 80, 'list.csv'));
-    const args = (dir: string) => [join(dir, 'list.csv'), '-t', TEMPLATE, '--campaign', 'moved', '--state', db.url, '--batch-size', '10', '--concurrency', '1'];
+    const args = (dir: string) => [join(dir, 'list.csv'), '-t', TEMPLATE, '--campaign', 'moved', '--state', stateUrl, '--batch-size', '10', '--concurrency', '1'];
     const run = spawnSend(first, emu, args(first));
     await until(() => emu.stats.acceptedBatches >= 2, 20_000);
     run.child.kill('SIGINT');
@@ -372,7 +334,7 @@ describe('a shared PostgreSQL state', () => {
     expect(emu.stats.recipientsAcceptedTwice).toBe(0);
     // The same run, resumed from its journal in the database: its own claims are not "already sent" by another run.
     expect(summaryOf(continued.stdout)).toMatchObject({ already_sent: 0, recipients: { accepted: 80 } });
-    const runs = await runCli(['runs', '--json', '--state', db.url], { cwd: second });
+    const runs = await runCli(['runs', '--json', '--state', stateUrl], { cwd: second });
     expect(jsonEvents(runs.stdout).filter((e) => e.event === 'run')).toMatchObject([{ campaign: 'moved', state: 'finished', accepted: 80 }]);
     expect(runs.stdout).toMatch(/"campaign":"moved"/);
   });
@@ -386,13 +348,12 @@ describe('a shared PostgreSQL state', () => {
 
   // R40: a killed runner's PostgreSQL lock ends with its session; the run resumes on another machine
   it("a run SIGKILLed mid-run is continued from a second machine as the same run: its lock is free, each recipient sent once", async () => {
-    const db = await freshDatabase();
-    dbs.push(db.drop);
+    const stateUrl = await database();
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 150, rate: 1 }] });
     const [first, second] = [machine(), machine()];
     const content = readFileSync(recipientsFile(first.dir, 80, 'list.csv'));
     writeFileSync(join(second.dir, 'list.csv'), content);
-    const args = (dir: string) => [join(dir, 'list.csv'), '-t', TEMPLATE, '--state', db.url, '--batch-size', '10', '--concurrency', '2', '--lookup-settle', '1'];
+    const args = (dir: string) => [join(dir, 'list.csv'), '-t', TEMPLATE, '--state', stateUrl, '--batch-size', '10', '--concurrency', '2', '--lookup-settle', '1'];
     const run = spawnSend(first.dir, emu, args(first.dir), first.env);
     await until(() => emu.stats.acceptedBatches >= 3, 20_000);
     run.child.kill('SIGKILL');
@@ -407,29 +368,28 @@ describe('a shared PostgreSQL state', () => {
     expect(emu.stats.acceptedRecipients).toBe(80); // none missing
     expect(emu.stats.recipientsAcceptedTwice).toBe(0); // none twice
     // One run in the shared state, finished — the second machine resumed it, it did not start another.
-    const runs = await runCli(['runs', '--json', '--state', db.url], { cwd: second.dir, env: second.env });
+    const runs = await runCli(['runs', '--json', '--state', stateUrl], { cwd: second.dir, env: second.env });
     expect(runs.code, runs.stderr).toBe(0);
     const listed = jsonEvents(runs.stdout).filter((e) => e.event === 'run');
     expect(listed).toHaveLength(1);
     expect(listed[0]).toMatchObject({ state: 'finished', accepted: 80, recipients: 80 });
     // Its journal is in the database: status from a third folder reads it.
     const third = machine();
-    const status = await runCli(['status', '--json', '--state', db.url], { cwd: third.dir, env: third.env });
+    const status = await runCli(['status', '--json', '--state', stateUrl], { cwd: third.dir, env: third.env });
     expect(status.code, status.stderr).toBe(0);
     expect(jsonEvents(status.stdout).find((e) => e.event === 'status')).toMatchObject({ finished: true, counts: { accepted: 8, rejected: 0, not_sent: 0, in_doubt: 0 } });
     // The state is named without its password.
-    expect(runs.stdout + status.stdout + continued.stdout + continued.stderr).not.toContain(new URL(db.url).password);
+    expect(runs.stdout + status.stdout + continued.stdout + continued.stderr).not.toContain(new URL(stateUrl).password);
   });
 
   // R40: the run lock held on one machine refuses the same run on another
   it('one file sent at the same moment from two machines: one sends, the other refuses (exit 2) naming the holder', async () => {
-    const db = await freshDatabase();
-    dbs.push(db.drop);
+    const stateUrl = await database();
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 300, rate: 1 }] });
     const [a, b] = [machine(), machine()];
     const content = readFileSync(recipientsFile(a.dir, 50, 'same.csv'));
     writeFileSync(join(b.dir, 'same.csv'), content);
-    const args = (dir: string) => [join(dir, 'same.csv'), '-t', TEMPLATE, '--state', db.url, '--batch-size', '10', '--concurrency', '1'];
+    const args = (dir: string) => [join(dir, 'same.csv'), '-t', TEMPLATE, '--state', stateUrl, '--batch-size', '10', '--concurrency', '1'];
     const runs = [spawnSend(a.dir, emu, args(a.dir), a.env), spawnSend(b.dir, emu, args(b.dir), b.env)];
     const results = await Promise.all(runs.map((r) => r.done));
     expect(results.map((r) => r.code).sort(), results.map((r) => r.stderr).join('\n')).toEqual([0, 2]);
@@ -443,14 +403,13 @@ describe('a shared PostgreSQL state', () => {
 
   // R40: a run that lost its lock's session stops before another request
   it("a run whose lock's session ends (the server ended it) stops before its next request; the same command then finishes it, each recipient once", async () => {
-    const db = await freshDatabase();
-    dbs.push(db.drop);
+    const stateUrl = await database();
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 200, rate: 1 }] });
     const dir = workDir();
-    const args = [recipientsFile(dir, 60, 'cut.csv'), '-t', TEMPLATE, '--state', db.url, '--batch-size', '10', '--concurrency', '1', '--lookup-settle', '1'];
+    const args = [recipientsFile(dir, 60, 'cut.csv'), '-t', TEMPLATE, '--state', stateUrl, '--batch-size', '10', '--concurrency', '1', '--lookup-settle', '1'];
     const run = spawnSend(dir, emu, args);
     await until(() => emu.stats.acceptedBatches >= 1, 20_000);
-    const admin = new pg.Client({ connectionString: db.url });
+    const admin = new pg.Client({ connectionString: stateUrl });
     await admin.connect();
     try {
       // The session holding the run's advisory lock (the one-bigint form: objsubid 1).

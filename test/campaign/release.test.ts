@@ -1,8 +1,8 @@
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { jsonEvents, tempDir } from '../helpers.js';
-import { freshDatabase } from '../pg.js';
+import { describe, expect, it } from 'vitest';
+import { jsonEvents } from '../helpers.js';
+import { campaignScratch } from './scratch.js';
 import { emulatorsClosedAfterEach, send, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
 /**
@@ -13,32 +13,12 @@ import { emulatorsClosedAfterEach, send, spawnSend, TEMPLATE, until } from '../s
  * release deleted (PostgreSQL) or superseded (local) the accepted claim, and the next run of the
  * campaign sent that recipient again.
  */
-const dirs: string[] = [];
-const dbs: Array<() => Promise<void>> = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-afterAll(async () => {
-  for (const drop of dbs.splice(0)) await drop();
-});
-
-const backends = [
-  { name: 'local', state: async () => join(tempDir(), 'state') },
-  {
-    name: 'postgres',
-    state: async () => {
-      const db = await freshDatabase();
-      dbs.push(db.drop);
-      return db.url;
-    },
-  },
-];
+const { workDir, backends } = campaignScratch();
 
 describe.each(backends)('late duplicate under a campaign ($name)', (backend) => {
   const emulator = emulatorsClosedAfterEach();
   it('a second run of the campaign sends nobody again', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = workDir();
     const rows = ['SMS,first_name,order_id'];
     const phone = (i: number) => `+4670${1000000 + i}`;
     for (let i = 0; i < 300; i++) rows.push(`${phone(i)},Name ${i},A-${i}`);
@@ -54,8 +34,7 @@ describe.each(backends)('late duplicate under a campaign ($name)', (backend) => 
     expect(first.code, first.stderr).toBe(0);
     expect(emu.stats.acceptedRecipients).toBe(300);
     // Tomorrow's list: the same rows and one new one, from another folder: a new run of the campaign.
-    const other = tempDir();
-    dirs.push(other);
+    const other = workDir();
     writeFileSync(join(other, 'people.csv'), `${[...rows, `${phone(300)},New,A-300`].join('\n')}\n`);
     mkdirSync(join(other, 'tmp'));
     const second = await send(other, emu, args, { ...env, TMPDIR: join(other, 'tmp') });
@@ -71,8 +50,7 @@ describe.each(backends)('--allow-duplicates, a later batch rejected ($name)', (b
   const emulator = emulatorsClosedAfterEach();
   it('the recipient accepted in batch 1 stays sent for the campaign', async () => {
     const state = await backend.state();
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = workDir();
     const phone = (i: number) => `+4670${1000000 + i}`;
     const rows = ['SMS,first_name,order_id'];
     for (let i = 0; i < 60; i++) rows.push(`${phone(i)},Name ${i},A-${i}`);
@@ -89,8 +67,7 @@ describe.each(backends)('--allow-duplicates, a later batch rejected ($name)', (b
     expect(accepted, first.stderr).toBeLessThan(50);
     emu.faults.clear();
     // Tomorrow: the same list plus one row, from another folder — a new run of the campaign.
-    const other = tempDir();
-    dirs.push(other);
+    const other = workDir();
     writeFileSync(join(other, 'people.csv'), `${rows.join('\n')}\n`);
     appendFileSync(join(other, 'people.csv'), '+46709999999,New,A-new\n');
     // Without --allow-duplicates this time: phone(0) once in the file, so any second acceptance is a resend.

@@ -1,8 +1,7 @@
-import { rmSync } from 'node:fs';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { jsonEvents, tempDir } from '../helpers.js';
-import { freshDatabase } from '../pg.js';
+import { describe, expect, it } from 'vitest';
+import { jsonEvents } from '../helpers.js';
+import { campaignScratch } from './scratch.js';
 import { PostgresState } from '../../src/state/postgres/connection.js';
 import { emulatorsClosedAfterEach, recipientsFile, spawnSend, TEMPLATE, until } from '../send-helpers.js';
 
@@ -13,31 +12,22 @@ import { emulatorsClosedAfterEach, recipientsFile, spawnSend, TEMPLATE, until } 
  * stranded claims on recipients never sent (other runs skip them as already sent). A trigger
  * records every key ever claimed.
  */
-const dirs: string[] = [];
-const dbs: Array<() => Promise<void>> = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-afterAll(async () => {
-  for (const drop of dbs.splice(0)) await drop();
-});
+const { workDir, database } = campaignScratch();
 
 describe('SIGINT under a campaign (PostgreSQL)', () => {
   const emulator = emulatorsClosedAfterEach();
   it('claims no more than it had claimed ahead when the signal came', async () => {
-    const db = await freshDatabase();
-    dbs.push(db.drop);
-    const s = await PostgresState.open(db.url);
+    const stateUrl = await database();
+    const s = await PostgresState.open(stateUrl);
     await s.close();
-    const client = new pg.Client({ connectionString: db.url });
+    const client = new pg.Client({ connectionString: stateUrl });
     await client.connect();
     await client.query('CREATE TABLE audit (key bigint, batch int, at timestamptz DEFAULT clock_timestamp())');
     await client.query(`CREATE FUNCTION audit_claim() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (key, batch) VALUES (NEW.key, NEW.batch); RETURN NEW; END $$`);
     await client.query('CREATE TRIGGER audit_claim AFTER INSERT ON batchsend_campaign_keys FOR EACH ROW EXECUTE FUNCTION audit_claim()');
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = workDir();
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 300, rate: 1 }] });
-    const run = spawnSend(dir, emu, [recipientsFile(dir, 2000, 'people.csv'), '-t', TEMPLATE, '--campaign', 'drain', '--state', db.url, '--batch-size', '10', '--concurrency', '1', '--json']);
+    const run = spawnSend(dir, emu, [recipientsFile(dir, 2000, 'people.csv'), '-t', TEMPLATE, '--campaign', 'drain', '--state', stateUrl, '--batch-size', '10', '--concurrency', '1', '--json']);
     await until(() => emu.stats.acceptedBatches >= 3, 20_000);
     run.child.kill('SIGINT');
     const stopped = await run.done;
@@ -49,18 +39,16 @@ describe('SIGINT under a campaign (PostgreSQL)', () => {
   });
 
   it('SIGINT then SIGKILL 400 ms later: the dead run holds little more than it sent', async () => {
-    const db = await freshDatabase();
-    dbs.push(db.drop);
-    const dir = tempDir();
-    dirs.push(dir);
+    const stateUrl = await database();
+    const dir = workDir();
     const emu = await emulator({ faults: [{ route: 'send', kind: 'slow', delayMs: 300, rate: 1 }] });
-    const run = spawnSend(dir, emu, [recipientsFile(dir, 100_000, 'people.csv'), '-t', TEMPLATE, '--campaign', 'strand', '--state', db.url, '--batch-size', '100', '--concurrency', '1', '--json']);
+    const run = spawnSend(dir, emu, [recipientsFile(dir, 100_000, 'people.csv'), '-t', TEMPLATE, '--campaign', 'strand', '--state', stateUrl, '--batch-size', '100', '--concurrency', '1', '--json']);
     await until(() => emu.stats.acceptedBatches >= 2, 60_000);
     run.child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 400));
     run.child.kill('SIGKILL');
     await run.done;
-    const client = new pg.Client({ connectionString: db.url });
+    const client = new pg.Client({ connectionString: stateUrl });
     await client.connect();
     const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM batchsend_campaign_keys');
     await client.end();
